@@ -1,0 +1,1 @@
+"""Skywork-MathQA data synthesis: client, seeds, augmenters, selection, evaluation-data builders."""

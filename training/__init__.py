@@ -1,0 +1,1 @@
+"""Two-stage SFT with TRL that produces the checkpoints the SkyMath tasks evaluate."""
