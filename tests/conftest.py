@@ -1,0 +1,39 @@
+"""Shared pytest fixtures: the real data in ../shared/data and a tiny Llama built in code.
+
+Real benchmark files are never copied into the repo; tests that need them skip with a reason when the
+shared folder is absent (e.g. a user running the suite outside our CI layout).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("SKYMATH_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+# Never reach for the Hugging Face Hub from tests.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared benchmark data folder (layout of ../shared/data), or skip."""
+    if not (SHARED_DATA / "gsm8k" / "test.jsonl").exists():
+        pytest.skip(f"shared benchmark data not found at {SHARED_DATA} (set SKYMATH_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 2-layer Llama + a byte-level BPE tokenizer trained locally, saved to disk."""
+    from tests.helpers.tiny_model import build_tiny_llama
+
+    out = tmp_path_factory.mktemp("tiny_llama")
+    build_tiny_llama(out)
+    return out
