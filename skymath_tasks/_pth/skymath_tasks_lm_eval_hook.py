@@ -57,6 +57,12 @@ def _patch(module) -> None:
     __init__.__wrapped__ = original_init  # type: ignore[attr-defined]
     manager_cls.__init__ = __init__
     manager_cls._skymath_patched = True
+    try:  # per-level group metrics (skymath_tasks/lm_eval_compat.py); never break lm-eval itself
+        from skymath_tasks.lm_eval_compat import install as _install_compat
+
+        _install_compat()
+    except Exception as exc:  # pragma: no cover - only if skymath_tasks is broken or removed
+        sys.stderr.write(f"skymath: could not install lm-eval group-level fixes: {exc}\n")
 
 
 class _Loader(importlib.abc.Loader):
