@@ -99,7 +99,9 @@ def math_gold(solution: str) -> str:
     gold = last_boxed(solution)
     if gold is None:
         raise ValueError("no \\boxed{} answer in the solution")
-    return gold.strip()
+    gold = gold.strip()
+    # one MATH test gold ends with a stray sentence period inside the box ("\frac{7}{5} + \frac{1}{5} i.")
+    return gold[:-1].rstrip() if gold.endswith(".") and len(gold) > 1 else gold
 
 
 def parse_level(level: Any) -> int | None:
