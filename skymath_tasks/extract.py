@@ -70,7 +70,8 @@ def extract_marker(response: str) -> str | None:
         pass
     if last is None:
         return None
-    ans = _cut_answer(response[last.end():])
+    # "The answer is:\n\\[ 5 \\]": an answer on the line after the marker still counts
+    ans = _cut_answer(response[last.end():].lstrip())
     return ans if ans else None
 
 
@@ -104,7 +105,7 @@ def _after(regex: re.Pattern[str], response: str) -> str | None:
         pass
     if last is None:
         return None
-    ans = _cut_answer(response[last.end():])
+    ans = _cut_answer(response[last.end():].lstrip())
     return ans or None
 
 

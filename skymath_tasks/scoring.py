@@ -1,67 +1,88 @@
 """The public grading API: ``score`` (bool) and ``grade`` (verdict with the extracted answer and why).
 
 Every task metric goes through :func:`grade`, so the per-sample logs of lm-eval show the extracted
-answer and which tier of the equivalence engine decided.
+answer and which tier of the equivalence engine decided (see docs/grader.md):
+
+* ``strict``: the answer after the last "The answer is" (the paper's protocol), graded by the tiered
+  engine in :mod:`skymath_tasks.grader`.
+* ``flexible``: same engine, extraction also accepts ``\\boxed{}``, "final answer is", 答案是 and,
+  for GSM8K, the last number.
+* ``metamath``: MetaMath's original criterion, bit for bit (:mod:`skymath_tasks.metamath`).
+
+The symbolic tier runs in a per-process pool of killable workers, started on first need; a
+response that makes SymPy hang or blow up costs at most ``GraderConfig.timeout_s`` and is graded
+wrong with ``tier="timeout"``.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
-from fractions import Fraction
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
 from skymath_tasks.extract import Mode, Task, extract_answer
-from skymath_tasks.metamath import is_equiv, metamath_correct, strip_string
+from skymath_tasks.grader import DEFAULT_CONFIG, GraderConfig, equivalent, equivalent_many
+from skymath_tasks.metamath import is_equiv, metamath_correct
 
 GradeMode = Literal["strict", "flexible", "metamath"]
+_MODES = ("strict", "flexible", "metamath")
 
 
 @dataclass(frozen=True)
 class Grade:
     correct: bool
     extracted: str | None
-    tier: str  # which rule decided: "no_answer", "string", "number", "metamath", ...
+    tier: str  # which rule decided: "no_answer", "exact", "normalization", "number", "structure",
+    #            "symbolic", "guard", "timeout", "crash", "too_long", "parse_limit", "metamath"
     reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-_NUM_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+def answers_equivalent(pred: str, gold: str, task: Task, cfg: GraderConfig = DEFAULT_CONFIG) -> tuple[bool, str]:
+    """(equal, tier) for two final answers. Exact: numbers compare as rationals, no float tolerance."""
+    v = equivalent(pred, gold, task, cfg)
+    return v.equal, v.tier
 
 
-def _as_number(text: str) -> Fraction | None:
-    t = text.strip().replace("\\$", "").replace("$", "").replace("\\!", "").replace("{,}", "").replace(" ", "")
-    if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?", t):
-        t = t.replace(",", "")
-    if not _NUM_RE.match(t):
-        return None
-    return Fraction(t)
+def _check(task: str, mode: str) -> None:
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+    if task not in ("gsm8k", "math"):
+        raise ValueError(f"task must be 'gsm8k' or 'math', got {task!r}")
 
 
-def answers_equivalent(pred: str, gold: str, task: Task) -> tuple[bool, str]:
-    """(equal, tier). Exact: numbers compare as rationals, never with a float tolerance."""
-    p_num, g_num = _as_number(pred), _as_number(gold)
-    if p_num is not None and g_num is not None:
-        return p_num == g_num, "number"
-    if task == "gsm8k":
-        return False, "number"
-    try:
-        return strip_string(pred) == strip_string(gold), "string"
-    except Exception:
-        return pred.strip() == gold.strip(), "string"
+def grade(response: str, gold: str, *, task: Task = "math", mode: GradeMode = "strict",
+          config: GraderConfig = DEFAULT_CONFIG) -> Grade:
+    """Grade one response against the final answer ``gold``."""
+    return grade_many([response], [gold], task=task, mode=mode, config=config)[0]
 
 
-def grade(response: str, gold: str, *, task: Task = "math", mode: GradeMode = "strict") -> Grade:
+def grade_many(responses: Iterable[str], golds: Iterable[str], *, task: Task = "math",
+               mode: GradeMode = "strict", config: GraderConfig = DEFAULT_CONFIG) -> list[Grade]:
+    """Grade a batch; items that need the symbolic tier share the worker pool (``config.workers``)."""
+    _check(task, mode)
+    responses, golds = list(responses), list(golds)
+    if len(responses) != len(golds):
+        raise ValueError(f"{len(responses)} responses but {len(golds)} gold answers")
     if mode == "metamath":
-        ok, extracted = metamath_correct(response, gold, task)
-        return Grade(ok, extracted, "metamath", "" if extracted is not None else "no 'The answer is: '")
-    extracted = extract_answer(response, task=task, mode=mode)
-    if extracted is None:
-        return Grade(False, None, "no_answer", "no final answer found")
-    ok, tier = answers_equivalent(extracted, gold, task)
-    return Grade(ok, extracted, tier)
+        out = []
+        for response, gold in zip(responses, golds):
+            ok, extracted = metamath_correct(response, str(gold), task)
+            out.append(Grade(ok, extracted, "metamath", "" if extracted is not None else "no 'The answer is: '"))
+        return out
+    grades: list[Grade | None] = [None] * len(responses)
+    todo: list[tuple[int, str]] = []
+    for i, response in enumerate(responses):
+        extracted = extract_answer(response, task=task, mode=mode)
+        if extracted is None:
+            grades[i] = Grade(False, None, "no_answer", "no final answer found")
+        else:
+            todo.append((i, extracted))
+    verdicts = equivalent_many([(ext, str(golds[i])) for i, ext in todo], task, config)
+    for (i, ext), v in zip(todo, verdicts):
+        grades[i] = Grade(v.equal, ext, v.tier, v.reason)
+    return [g for g in grades if g is not None]
 
 
 def score(response: str, gold: str, *, task: Task = "math", mode: Mode = "strict") -> bool:
@@ -71,4 +92,4 @@ def score(response: str, gold: str, *, task: Task = "math", mode: Mode = "strict
     return grade(response, gold, task=task, mode=mode).correct
 
 
-__all__ = ["Grade", "grade", "score", "answers_equivalent", "is_equiv"]
+__all__ = ["Grade", "GraderConfig", "grade", "grade_many", "score", "answers_equivalent", "is_equiv"]
