@@ -1,0 +1,73 @@
+"""``skymath-synth generate --config run.yaml``: run (or resume) the two-stage synthesis pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "generate",
+        help="synthesise Skywork-MathQA-style data (stage 1 normal, stage 2 hard); rerun to resume",
+        description="Run the synthesis pipeline described by a YAML config (see configs/synth/ and docs/synth.md). "
+        "Safe to interrupt: a rerun with the same config sends only unanswered requests.",
+    )
+    p.add_argument("--config", required=True, type=Path, help="run config YAML")
+    p.add_argument("--dry-run", action="store_true", help="load seeds, plan draws, estimate the first step's "
+                   "requests and cost; send nothing")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N seeds of each stage (smoke runs)")
+    p.add_argument("--stage", action="append", default=None, help="run only this stage (repeatable)")
+    p.add_argument("--out-dir", type=Path, default=None, help="override out_dir of the config")
+    p.add_argument("--mode", choices=("online", "batch"), default=None, help="override mode of the config")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
+    p.set_defaults(func=run_generate)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from skymath_tasks.jsonl_io import DataError
+    from synth.pipeline import Pipeline, RunConfig
+    from synth.client import RequestFailed
+    from synth.seeds import ContaminatedSeedError
+
+    try:
+        cfg = RunConfig.from_yaml(args.config)
+    except (OSError, ValueError) as exc:
+        log.error("%s", exc)
+        return 2
+    if args.out_dir is not None:
+        cfg.out_dir = args.out_dir
+    if args.mode is not None:
+        cfg.mode = args.mode
+    if args.stage:
+        names = {s.name for s in cfg.stages}
+        unknown = sorted(set(args.stage) - names)
+        if unknown:
+            log.error("unknown stage(s) %s; the config has %s", unknown, sorted(names))
+            return 2
+        for s in cfg.stages:
+            s.enabled = s.name in args.stage
+    pipe = Pipeline(cfg, progress=not args.no_progress, limit=args.limit)
+    try:
+        if args.dry_run:
+            print(json.dumps(pipe.dry_run(), indent=2, ensure_ascii=False))
+            return 0
+        summary = pipe.run()
+    except (DataError, ContaminatedSeedError) as exc:
+        log.error("%s", exc)
+        return 2
+    except RequestFailed as exc:  # bad key, no access, unknown model or base URL: nothing can succeed
+        log.error("%s; check client.base_url, client.model and the API key (%s)", exc, cfg.client.api_key_env)
+        return 2
+    print(json.dumps(summary, indent=2, ensure_ascii=False))
+    unfinished = sum(r.get("unfinished_request_failed", 0) for s in summary["stages"].values()
+                     for k, r in s.items() if k.startswith("round"))
+    if unfinished:
+        log.warning("%d draws stopped on requests that failed for good (see *.errors.jsonl); rerun to retry them",
+                    unfinished)
+        return 1
+    return 0
