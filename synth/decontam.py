@@ -1,0 +1,873 @@
+"""N-gram decontamination of SFT data against benchmark test sets (the paper's 30-gram filter).
+
+Why this design: the paper filters 2.5M synthetic rows against GSM8K and MATH test with a 30-gram
+hit (Azerbayev et al., 2023) and shows a 10-gram filter is too strict (figure 9). A plain Python set
+of n-gram strings costs one string join and hash per token position and does not hold up at millions
+of rows, so this module:
+
+* joins a whole batch of rows into one byte buffer and tokenizes and hashes it with numpy passes:
+  token boundaries from whitespace bytes (exactly ``str.split()``'s whitespace), token hashes as
+  polynomials over bytes (mod 2**32, then spread to 64 bits), n-gram hashes as polynomials over token
+  hashes (mod 2**64): numpy's unsigned arithmetic wraps, and prefix sums give every span in O(1)
+  whatever n is. No Python object is made per token;
+* masks n-grams containing a token no benchmark uses (a presence table over token hashes);
+* looks hashes up in a 16M-slot presence table, then confirms the few survivors by binary search in the
+  sorted benchmark hash array and finally by comparing the actual tokens (so a 64-bit collision can
+  never remove a row);
+* streams the input, copies kept lines byte for byte, and checkpoints (at most every second) so an
+  interrupted run resumes where it stopped (see :func:`decontaminate_file`); ``workers > 1`` spreads
+  batches over forked processes that read their block of the file themselves.
+
+Normalisation (both documented in docs/selection.md):
+
+``llemma``  lowercase, split on any whitespace. Punctuation stays attached to words, LaTeX is kept as is.
+``lmeval``  lm-eval's ``Janitor``: lowercase ASCII, delete ``string.punctuation``, split on whitespace.
+
+Short benchmark problems have fewer than ``n`` tokens and so no n-gram at all; every text field of a
+row is therefore also compared exactly (after normalisation) with the benchmark problems.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import string
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from skymath_tasks.jsonl_io import DataError
+
+try:  # optional: ~3x faster parsing; the standard library decides whenever orjson refuses a line
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson = None
+
+
+def loads_json(line: str | bytes) -> Any:
+    """``json.loads`` semantics (NaN, big integers accepted), with orjson's speed when it is installed."""
+    if _orjson is not None:
+        try:
+            return _orjson.loads(line)
+        except _orjson.JSONDecodeError:
+            pass
+    return json.loads(line)
+
+log = logging.getLogger(__name__)
+
+NORMALIZATIONS = ("llemma", "lmeval")
+_SEP = "\x00"  # never produced by str.split(): separates fields/rows in a batch, id 0 breaks every n-gram
+_MASK64 = (1 << 64) - 1
+_BASE = 0x9E3779B97F4A7C15 | 1  # odd, so it has an inverse modulo 2**64
+_TABLE_BITS = 24
+_TOK_TABLE_BITS = 22
+_TOK_MASK = (1 << _TOK_TABLE_BITS) - 1
+
+_LMEVAL_TABLE = str.maketrans(
+    string.ascii_lowercase + string.ascii_uppercase, string.ascii_lowercase * 2, string.punctuation
+)
+
+
+# Every character ``str.split()`` treats as whitespace: the ASCII ones (9-13, 28-32) are found in the
+# bytes, the others are replaced by a space before encoding, so the vectorised byte tokenizer splits
+# exactly like ``str.split()`` (tests check this).
+_UNICODE_WS_RE = re.compile("[\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
+_MIX = np.uint64(0xBF58476D1CE4E5B9)
+
+
+def prepare(text: str, normalization: str = "llemma") -> str:
+    """Normalised text whose ``split()`` gives the tokens, with all whitespace made ASCII."""
+    if normalization == "llemma":
+        t = text.lower()
+    elif normalization == "lmeval":
+        t = text.translate(_LMEVAL_TABLE)
+    else:
+        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+    return t if t.isascii() else _UNICODE_WS_RE.sub(" ", t)
+
+
+def tokenize(text: str, normalization: str = "llemma") -> list[str]:
+    """Normalised whitespace tokens of ``text`` (see module docstring for the two rules)."""
+    return prepare(text, normalization).split()
+
+
+class _Powers:
+    """BASE**i and BASE**-i modulo 2**64 for i < len, grown on demand (uint64 arithmetic wraps)."""
+
+    def __init__(self, base: int):
+        self.base, self.inv = base, pow(base, -1, 1 << 64)
+        self.pow = np.ones(1, np.uint64)
+        self.ipow = np.ones(1, np.uint64)
+
+    def ensure(self, length: int) -> None:
+        if len(self.pow) >= length:
+            return
+        size = max(length + length // 2, 1 << 16)  # grow rarely: recomputing costs a full pass
+        with np.errstate(over="ignore"):
+            self.pow = np.cumprod(np.full(size, self.base, np.uint64), dtype=np.uint64) * np.uint64(self.inv)
+            self.ipow = np.cumprod(np.full(size, self.inv, np.uint64), dtype=np.uint64) * np.uint64(self.base)
+
+    def prefix(self, values: np.ndarray) -> np.ndarray:
+        """P[k] = sum_{j<k} values[j] * BASE**j, so any span's hash is (P[e] - P[s]) * BASE**-s."""
+        self.ensure(len(values) + 1)
+        out = np.empty(len(values) + 1, np.uint64)
+        out[0] = 0
+        with np.errstate(over="ignore"):
+            np.cumsum(values * self.pow[: len(values)], dtype=np.uint64, out=out[1:])
+        return out
+
+    def spans(self, prefix: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            return (prefix[ends] - prefix[starts]) * self.ipow[starts]
+
+    def windows(self, prefix: np.ndarray, n: int) -> np.ndarray:
+        """Hashes of all length-n windows (slices, no gathers)."""
+        m = len(prefix) - n
+        with np.errstate(over="ignore"):
+            return (prefix[n:] - prefix[:m]) * self.ipow[:m]
+
+
+_BYTE_BASE32 = 0x9E3779B1  # odd: a 32-bit polynomial over bytes (half the memory traffic of 64-bit)
+_BYTE_POW32 = np.ones(1, np.uint32)
+_BYTE_IPOW32 = np.ones(1, np.uint32)
+
+
+def _byte_powers(length: int) -> tuple[np.ndarray, np.ndarray]:
+    global _BYTE_POW32, _BYTE_IPOW32
+    if len(_BYTE_POW32) < length:
+        size = max(length + length // 2, 1 << 16)
+        inv = pow(_BYTE_BASE32, -1, 1 << 32)
+        with np.errstate(over="ignore"):
+            _BYTE_POW32 = np.cumprod(np.full(size, _BYTE_BASE32, np.uint32), dtype=np.uint32) * np.uint32(inv)
+            _BYTE_IPOW32 = np.cumprod(np.full(size, inv, np.uint32), dtype=np.uint32) * np.uint32(_BYTE_BASE32)
+    return _BYTE_POW32, _BYTE_IPOW32
+
+
+def byte_token_hashes(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(hash per token, start offset per token)`` for a uint8 array of prepared text.
+
+    Vectorised tokenizer: a token is a maximal run of non-whitespace bytes (the ASCII whitespace of
+    ``str.split()``: 9-13 and 28-32); its hash is a 32-bit polynomial over its bytes taken from one
+    prefix sum over the whole buffer, spread to 64 bits by a multiply-xorshift. Deterministic across
+    processes and runs. (Two tokens sharing a 32-bit hash can only make a window *look* like a
+    candidate; every hit is verified token by token.)"""
+    if len(buf) == 0:
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    ws = ((buf - np.uint8(9)) <= 4) | ((buf - np.uint8(28)) <= 4)
+    nonws = ~ws
+    starts = np.flatnonzero(nonws[1:] & ws[:-1]) + 1
+    ends = np.flatnonzero(ws[1:] & nonws[:-1]) + 1
+    if nonws[0]:
+        starts = np.r_[0, starts]
+    if nonws[-1]:
+        ends = np.r_[ends, len(buf)]
+    pw, ipw = _byte_powers(len(buf) + 1)
+    with np.errstate(over="ignore"):
+        v = buf.astype(np.uint32)
+        v += np.uint32(1)
+        v *= pw[: len(buf)]
+        q = np.empty(len(buf) + 1, np.uint32)
+        q[0] = 0
+        np.cumsum(v, dtype=np.uint32, out=q[1:])
+        h = ((q[ends] - q[starts]) * ipw[starts]).astype(np.uint64)
+        h *= _MIX
+        h ^= h >> np.uint64(29)
+        h *= np.uint64(0x94D049BB133111EB)
+        h ^= h >> np.uint64(32)
+    return h, starts
+
+
+def text_token_hashes(prepared: str) -> np.ndarray:
+    return byte_token_hashes(np.frombuffer(prepared.encode("utf-8"), np.uint8))[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# Benchmarks
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """One benchmark file: which field is the problem (exact match + n-grams) and which others to index."""
+
+    name: str
+    path: str
+    problem_field: str
+    extra_fields: tuple[str, ...] = ()
+    id_field: str | None = None
+
+    @classmethod
+    def parse(cls, spec: str, data_dir: str | os.PathLike | None = None) -> "BenchmarkSpec":
+        """``gsm8k`` | ``math`` | ``math500`` | ``NAME=PATH:problem_field[,extra,...][@id_field]``."""
+        if "=" not in spec:
+            return builtin_benchmark(spec, data_dir)
+        name, rest = spec.split("=", 1)
+        id_field = None
+        if "@" in rest.rsplit(":", 1)[-1]:
+            rest, id_field = rest.rsplit("@", 1)
+        if ":" not in rest:
+            raise ValueError(f"benchmark spec {spec!r}: expected NAME=PATH:problem_field[,extra...][@id_field]")
+        path, fields = rest.rsplit(":", 1)
+        names = [f for f in fields.split(",") if f]
+        if not names:
+            raise ValueError(f"benchmark spec {spec!r}: no field given")
+        return cls(name, path, names[0], tuple(names[1:]), id_field)
+
+
+BUILTIN_BENCHMARKS: dict[str, tuple[str, str, tuple[str, ...], str | None]] = {
+    # name: (path under the data dir, problem field, other indexed fields, id field)
+    "gsm8k": ("gsm8k/test.jsonl", "question", ("answer",), None),
+    "math": ("math/test.jsonl", "problem", ("solution",), "unique_id"),
+    "math500": ("math/math500_test.jsonl", "problem", ("solution",), "unique_id"),
+    "gsm8k_zh": ("chinese/gsm8k_test_zh.jsonl", "question_zh", (), "idx"),
+}
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("SKYMATH_SHARED_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def builtin_benchmark(name: str, data_dir: str | os.PathLike | None = None) -> BenchmarkSpec:
+    if name not in BUILTIN_BENCHMARKS:
+        raise ValueError(f"unknown benchmark {name!r}: use one of {sorted(BUILTIN_BENCHMARKS)} or NAME=PATH:field")
+    rel, problem, extra, id_field = BUILTIN_BENCHMARKS[name]
+    base = Path(data_dir) if data_dir else default_data_dir()
+    return BenchmarkSpec(name, str(base / rel), problem, extra, id_field)
+
+
+@dataclass
+class _Segment:
+    bench: int  # index into specs
+    item_id: str
+    field: str
+    tokens: list[str]
+
+
+class NgramIndex:
+    """All n-grams (as 64-bit hashes) and normalised problems of a set of benchmark files."""
+
+    def __init__(self, specs: Sequence[BenchmarkSpec], n: int = 30, normalization: str = "llemma"):
+        if n < 1:
+            raise ValueError("n must be >= 1")
+        tokenize("", normalization)  # validates the name
+        self.specs = list(specs)
+        self.n = n
+        self.normalization = normalization
+        self.segments: list[_Segment] = []
+        self.exact: dict[str, list[int]] = {}  # normalised problem -> segment indices
+        self.items_per_bench: list[int] = []
+        for b, spec in enumerate(self.specs):
+            self._load(b, spec)
+        self._build()
+
+    def _load(self, b: int, spec: BenchmarkSpec) -> None:
+        path = Path(spec.path)
+        if not path.exists():
+            raise FileNotFoundError(f"benchmark {spec.name!r}: {path} not found")
+        count = 0
+        with open(path, encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DataError(path, lineno, f"not valid JSON ({exc.msg})") from None
+                if not isinstance(row, dict):
+                    raise DataError(path, lineno, "expected a JSON object")
+                item_id = str(row[spec.id_field]) if spec.id_field and spec.id_field in row else str(lineno)
+                for fname in (spec.problem_field, *spec.extra_fields):
+                    value = row.get(fname)
+                    if value is None:
+                        if fname == spec.problem_field:
+                            raise DataError(path, lineno, "missing", field=fname)
+                        continue
+                    if not isinstance(value, str):
+                        raise DataError(path, lineno, f"expected str, got {type(value).__name__}", field=fname)
+                    toks = tokenize(value, self.normalization)
+                    seg = len(self.segments)
+                    self.segments.append(_Segment(b, item_id, fname, toks))
+                    if fname == spec.problem_field and toks:
+                        self.exact.setdefault(" ".join(toks), []).append(seg)
+                count += 1
+        self.items_per_bench.append(count)
+
+    def _build(self) -> None:
+        self._powers = _Powers(_BASE)
+        seg_hashes: list[np.ndarray] = []
+        for seg in self.segments:
+            th = text_token_hashes(" ".join(seg.tokens))
+            assert len(th) == len(seg.tokens), "byte tokenizer disagrees with str.split()"
+            seg_hashes.append(th)
+        vocab = np.unique(np.concatenate(seg_hashes)) if seg_hashes else np.zeros(0, np.uint64)
+        self.vocab_size = len(vocab)
+        self.tok_table = np.zeros(1 << _TOK_TABLE_BITS, dtype=bool)
+        self.tok_table[(vocab & np.uint64(_TOK_MASK)).astype(np.int64)] = True
+        hashes, seg_ids, positions = [], [], []
+        exact_h = []
+        for s, (seg, th) in enumerate(zip(self.segments, seg_hashes)):
+            prefix = self._powers.prefix(th)
+            if seg.field == self.specs[seg.bench].problem_field and len(th):
+                exact_h.append(prefix[-1])
+            m = len(th) - self.n + 1
+            if m <= 0:
+                continue
+            g = self._powers.windows(prefix, self.n)
+            hashes.append(g)
+            seg_ids.append(np.full(m, s, dtype=np.int32))
+            positions.append(np.arange(m, dtype=np.int32))
+        if hashes:
+            h = np.concatenate(hashes)
+            order = np.argsort(h, kind="stable")
+            self.hashes = h[order]
+            self.hash_seg = np.concatenate(seg_ids)[order]
+            self.hash_pos = np.concatenate(positions)[order]
+        else:
+            self.hashes = np.zeros(0, np.uint64)
+            self.hash_seg = np.zeros(0, np.int32)
+            self.hash_pos = np.zeros(0, np.int32)
+        self.table = np.zeros(1 << _TABLE_BITS, dtype=bool)
+        self.table[(self.hashes >> np.uint64(64 - _TABLE_BITS)).astype(np.int64)] = True
+        self.exact_hashes = np.sort(np.asarray(exact_h, dtype=np.uint64))
+        log.info(
+            "n-gram index: %d benchmark segments, %d distinct tokens, %d %d-grams, %d exact problems",
+            len(self.segments), self.vocab_size, len(self.hashes), self.n, len(self.exact),
+        )
+
+    def known_tokens(self, th: np.ndarray) -> np.ndarray:
+        """False where a token is certainly not in any benchmark (then no window through it can match)."""
+        return self.tok_table[(th & np.uint64(_TOK_MASK)).astype(np.int64)]
+
+    def window_hashes(self, th: np.ndarray) -> np.ndarray:
+        """Hash of every length-n window of token hashes ``th``: sum_j th[i+j] * BASE**j mod 2**64."""
+        m = len(th) - self.n + 1
+        if m <= 0:
+            return np.zeros(0, np.uint64)
+        return self._powers.windows(self._powers.prefix(th), self.n)
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256(f"{self.n}|{self.normalization}".encode())
+        for spec in self.specs:
+            h.update(json.dumps(asdict(spec), sort_keys=True).encode())
+            st = Path(spec.path).stat()
+            h.update(f"{st.st_size}".encode())
+        return h.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------------
+# Matching rows
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Match:
+    reason: str  # "ngram" or "exact"
+    benchmark: str
+    benchmark_id: str
+    benchmark_field: str
+    row_field: str
+    text: str  # the matched n-gram (normalised tokens) or the normalised problem
+    n_ngrams: int = 0  # how many of the row's n-gram windows hit the benchmarks
+    benchmark_ids: list[str] = field(default_factory=list)  # every item hit (capped at 20)
+
+
+def row_texts(row: dict[str, Any], fields: Sequence[str] | None, path: str, lineno: int) -> list[tuple[str, str]]:
+    """``(field, text)`` pairs to scan: the named fields (must be strings) or every string field."""
+    if fields is None:
+        return [(k, v) for k, v in row.items() if isinstance(v, str)]
+    out = []
+    for f in fields:
+        v = row.get(f)
+        if v is None:
+            raise DataError(path, lineno, "missing", field=f)
+        if not isinstance(v, str):
+            raise DataError(path, lineno, f"expected str, got {type(v).__name__}", field=f)
+        out.append((f, v))
+    return out
+
+
+class Matcher:
+    """Finds benchmark matches for batches of rows with the vectorised n-gram pipeline."""
+
+    def __init__(self, index: NgramIndex, exact_match: bool = True):
+        self.index = index
+        self.exact_match = exact_match
+
+    def match_batch(self, texts: Sequence[Sequence[tuple[str, str]]]) -> list[Match | None]:
+        """One result per row (``None`` = clean). ``texts[i]`` are row i's ``(field, text)`` pairs.
+
+        The whole batch is one byte buffer: tokenizing, token hashing, n-gram hashing, the presence
+        tables and the exact-problem hashes are numpy passes over it; Python touches only rows with a
+        hash-confirmed hit (to verify tokens and write the report)."""
+        idx = self.index
+        norm = idx.normalization
+        results: list[Match | None] = [None] * len(texts)
+        field_name = [f for pairs in texts for f, _ in pairs]
+        field_text = [t for pairs in texts for _, t in pairs]
+        if not field_text:
+            return results
+        pieces = [prepare(t, norm).encode("utf-8") for t in field_text]
+        field_row = np.repeat(np.arange(len(texts)), np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))
+        lens = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
+        fstart = np.cumsum(lens + 1) - (lens + 1)  # byte offset of each field (joined by b"\n")
+        th, tstart = byte_token_hashes(np.frombuffer(b"\n".join(pieces), np.uint8))
+        if len(th) == 0:
+            return results
+        nf = len(pieces)
+        # fields are consecutive byte ranges, so their token ranges are too (F searches, not T)
+        ftok_start = np.searchsorted(tstart, fstart, side="left")
+        ftok_end = np.empty_like(ftok_start)
+        ftok_end[:-1] = ftok_start[1:]
+        ftok_end[-1] = len(th)
+        tfield = np.repeat(np.arange(nf), ftok_end - ftok_start)
+        powers = idx._powers
+        prefix = powers.prefix(th)
+        tokens_cache: dict[int, list[str]] = {}
+
+        def field_tokens(f: int) -> list[str]:
+            if f not in tokens_cache:
+                tokens_cache[f] = tokenize(field_text[f], norm)
+            return tokens_cache[f]
+
+        if self.exact_match and len(idx.exact_hashes):
+            fh = powers.spans(prefix, ftok_start, ftok_end)
+            loc = np.searchsorted(idx.exact_hashes, fh)
+            loc[loc == len(idx.exact_hashes)] = 0
+            cand = np.flatnonzero((idx.exact_hashes[loc] == fh) & (ftok_end > ftok_start))
+            for f in cand.tolist():
+                r = int(field_row[f])
+                if results[r] is None:
+                    toks = field_tokens(f)
+                    segs = idx.exact.get(" ".join(toks))
+                    if segs:
+                        results[r] = self._exact_match(field_name[f], toks, segs)
+
+        n = idx.n
+        m = len(th) - n + 1
+        if m <= 0 or len(idx.hashes) == 0:
+            return results
+        g = powers.windows(prefix, n)
+        unknown = np.empty(len(th) + 1, np.int64)
+        unknown[0] = 0
+        np.cumsum(~idx.known_tokens(th), out=unknown[1:])
+        valid = ((unknown[n:] - unknown[:m]) == 0) & (tfield[:m] == tfield[n - 1 :])
+        pos = np.flatnonzero(valid)
+        if len(pos) == 0:
+            return results
+        gv = g[pos]
+        hit = idx.table[(gv >> np.uint64(64 - _TABLE_BITS)).astype(np.int64)]
+        if not hit.any():
+            return results
+        pos, gv = pos[hit], gv[hit]
+        loc = np.searchsorted(idx.hashes, gv)
+        loc[loc == len(idx.hashes)] = 0
+        confirmed = idx.hashes[loc] == gv
+        if not confirmed.any():
+            return results
+        pos, gv, loc = pos[confirmed], gv[confirmed], loc[confirmed]
+        fields_of = tfield[pos]
+        rows_of = field_row[fields_of]
+        group_starts = np.flatnonzero(np.r_[True, rows_of[1:] != rows_of[:-1]]).tolist() + [len(pos)]
+        for a, b in zip(group_starts[:-1], group_starts[1:]):
+            r = int(rows_of[a])
+            if results[r] is not None:
+                continue  # an exact match of the whole problem is the reason reported
+
+            def window(t: int, a: int = a) -> tuple[str, list[str]]:
+                f = int(fields_of[a + t])
+                q = int(pos[a + t] - ftok_start[f])
+                return field_name[f], field_tokens(f)[q : q + n]
+
+            results[r] = self._report(window, b - a, gv[a:b], loc[a:b])
+        return results
+
+    def _report(self, window: Callable[[int], tuple[str, list[str]]], count: int, gv: np.ndarray,
+                loc: np.ndarray) -> Match | None:
+        """The row's first n-gram hit whose tokens really equal a benchmark n-gram (hash-confirmed windows
+        are verified token by token, so a 64-bit collision can never remove a row), plus hit counts."""
+        idx = self.index
+        n = idx.n
+        for t in range(count):
+            fname, tokens = window(t)
+            h = gv[t]
+            k = int(loc[t])
+            while k < len(idx.hashes) and idx.hashes[k] == h:
+                seg = idx.segments[int(idx.hash_seg[k])]
+                q = int(idx.hash_pos[k])
+                if seg.tokens[q : q + n] == tokens:
+                    _, first = np.unique(idx.hash_seg[loc], return_index=True)
+                    items = dict.fromkeys(  # every item hit, in the order of the row's windows
+                        f"{idx.specs[idx.segments[s].bench].name}:{idx.segments[s].item_id}"
+                        for s in idx.hash_seg[loc][np.sort(first)].tolist()
+                    )
+                    return Match("ngram", idx.specs[seg.bench].name, seg.item_id, seg.field, fname,
+                                 " ".join(tokens), n_ngrams=count, benchmark_ids=list(items)[:20])
+                k += 1
+        return None
+
+    def _exact_match(self, fname: str, toks: list[str], segs: list[int]) -> Match:
+        idx = self.index
+        first = idx.segments[segs[0]]
+        return Match(
+            "exact", idx.specs[first.bench].name, first.item_id, first.field, fname, " ".join(toks),
+            benchmark_ids=[f"{idx.specs[idx.segments[s].bench].name}:{idx.segments[s].item_id}" for s in segs[:20]],
+        )
+
+# --------------------------------------------------------------------------------------------------
+# Streaming files (resumable)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DecontamConfig:
+    n: int = 30
+    normalization: str = "llemma"
+    exact_match: bool = True
+    text_fields: tuple[str, ...] | None = None  # None: every string field of a row
+    id_field: str | None = None
+    batch_rows: int = 512  # ~0.8 MB of text: numpy temporaries stay in cache
+    workers: int = 1
+
+
+@dataclass
+class DecontamStats:
+    rows: int = 0
+    kept: int = 0
+    removed: int = 0
+    by_benchmark: dict[str, int] = field(default_factory=dict)
+    by_reason: dict[str, int] = field(default_factory=dict)
+    items_hit: dict[str, int] = field(default_factory=dict)  # benchmark -> distinct items hit
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# Per-process state for worker processes (filled before fork so children share the index copy-on-write).
+_WORKER: dict[str, Any] = {}
+
+
+def _process_block(block: bytes, first_lineno: int) -> tuple[list[dict[str, Any]], int, list[int]]:
+    """Check one batch of raw JSONL lines: ``(removed-row reports, non-blank rows, indices of the lines
+    not to keep)``. In a worker process the block is read from the file by offset and only these small
+    results travel back: the parent, which read the same lines, writes the kept ones."""
+    matcher: Matcher = _WORKER["matcher"]
+    cfg: DecontamConfig = _WORKER["cfg"]
+    path: str = _WORKER["path"]
+    lines = block.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    try:  # one decode per block (a newline byte is always a newline character in UTF-8)
+        str_lines = block.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        bad = next(k for k, raw in enumerate(lines) if not _is_utf8(raw))
+        raise DataError(path, first_lineno + bad, "not valid UTF-8") from None
+    texts, meta = [], []
+    drop: set[int] = set()
+    fields = cfg.text_fields
+    for k, line in enumerate(str_lines[: len(lines)]):
+        try:
+            row = loads_json(line)
+        except json.JSONDecodeError as exc:
+            if not line.strip():
+                drop.add(k)  # blank line: skipped, not kept
+                continue
+            raise DataError(path, first_lineno + k, f"not valid JSON ({exc.msg})") from None
+        pairs = None
+        if fields is not None and type(row) is dict:  # fast path: the named fields are all strings
+            try:
+                pairs = [(f, row[f]) for f in fields]
+            except KeyError:
+                pairs = None
+            else:
+                if not all(type(v) is str for _, v in pairs):
+                    pairs = None
+        if pairs is None:  # slow path with precise errors (or every string field)
+            if not isinstance(row, dict):
+                raise DataError(path, first_lineno + k, f"expected a JSON object, got {type(row).__name__}")
+            pairs = row_texts(row, fields, path, first_lineno + k)
+        texts.append(pairs)
+        meta.append((k, row.get(cfg.id_field) if cfg.id_field else None))
+    removed: list[dict[str, Any]] = []
+    for (k, rid), m in zip(meta, matcher.match_batch(texts)):
+        if m is not None:
+            drop.add(k)
+            removed.append({"line": first_lineno + k, **({"id": rid} if cfg.id_field else {}), **vars(m)})
+    return removed, len(texts), sorted(drop)
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def _read_batches(fh, batch_rows: int, first_lineno: int, offset: int) -> Iterator[tuple[list[bytes], int, int, int]]:
+    """``(lines, first line number, byte offset, bytes)`` of consecutive batches of whole lines."""
+    lineno = first_lineno
+    while True:
+        lines = list(islice(fh, batch_rows))
+        if not lines:
+            return
+        size = sum(map(len, lines))
+        yield lines, lineno, offset, size
+        lineno += len(lines)
+        offset += size
+
+
+def decontaminate_file(
+    input_path: str | os.PathLike,
+    index: NgramIndex,
+    kept_path: str | os.PathLike | None,
+    removed_path: str | os.PathLike,
+    cfg: DecontamConfig | None = None,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+    max_batches: int | None = None,
+    state_every_s: float = 1.0,
+) -> DecontamStats:
+    """Stream ``input_path``; write kept lines (byte-identical) and a JSONL report of removed rows.
+
+    ``kept_path=None`` is report-only mode (contamination of a training file, nothing is written but the
+    removed-rows report). Resumable: after every batch both outputs are flushed and a state file
+    ``<removed_path>.state.json`` records the input offset and output sizes; a rerun with the same
+    input, benchmarks and settings truncates the outputs to those sizes and continues. A finished run
+    is not redone. The state is written at most every ``state_every_s`` seconds (a resume redoes at most
+    that much work). ``max_batches`` stops early (tests use it to simulate an interruption).
+    """
+    cfg = cfg or DecontamConfig()
+    input_path = Path(input_path)
+    removed_path = Path(removed_path)
+    kept = Path(kept_path) if kept_path is not None else None
+    state_path = removed_path.with_name(removed_path.name + ".state.json")
+    in_stat = input_path.stat()
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            [index.fingerprint(), cfg.exact_match, cfg.text_fields, cfg.id_field, str(input_path.resolve()),
+             in_stat.st_size, str(kept)], default=str,
+        ).encode()
+    ).hexdigest()[:16]
+
+    stats = DecontamStats()
+    offset, lineno, kept_bytes, removed_bytes = 0, 1, 0, 0
+    resumed_items: dict[str, set[str]] = {}
+    if state_path.exists() and not overwrite:
+        state = json.loads(state_path.read_text())
+        if state.get("fingerprint") != fingerprint:
+            raise ValueError(
+                f"{state_path}: left by a run with a different input, benchmark set or settings; "
+                "pass --overwrite to start again"
+            )
+        stats = DecontamStats(**state["stats"])
+        if state.get("done"):
+            log.info("%s: already finished (%d rows, %d removed); nothing to do", input_path, stats.rows, stats.removed)
+            return stats
+        offset, lineno = state["offset"], state["lineno"]
+        resumed_items = {b: set(v) for b, v in state.get("items_seen", {}).items()}
+        kept_bytes, removed_bytes = state["kept_bytes"], state["removed_bytes"]
+        log.info("resuming %s at line %d (%d rows done)", input_path, lineno, stats.rows)
+    elif not overwrite:
+        for p in (kept, removed_path):
+            if p is not None and p.exists() and p.stat().st_size > 0:
+                raise FileExistsError(f"{p} exists and has no resume state; pass --overwrite to replace it")
+
+    for p, size in ((kept, kept_bytes), (removed_path, removed_bytes)):
+        if p is None:
+            continue
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with open(p, "ab") as fh:
+            fh.truncate(size)
+
+    items_seen: dict[str, set[str]] = resumed_items
+    t0 = time.perf_counter() - stats.seconds
+    _WORKER.update(matcher=Matcher(index, cfg.exact_match), cfg=cfg, path=str(input_path))
+    pool = None
+    if cfg.workers > 1:
+        import multiprocessing as mp
+
+        pool = mp.get_context("fork").Pool(cfg.workers)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=in_stat.st_size, initial=offset, unit="B", unit_scale=True, desc="decontaminate")
+    try:
+        with open(input_path, "rb") as fin, open(removed_path, "ab") as frem, (
+            open(kept, "ab") if kept is not None else open(os.devnull, "wb")
+        ) as fkeep:
+            fin.seek(offset)
+            batches = _read_batches(fin, cfg.batch_rows, lineno, offset)
+            results = _run_batches(batches, pool, cfg.workers)
+            last_state = time.perf_counter()
+            for done, ((lines, first, _, size), (removed_rows, n_rows, drop)) in enumerate(results):
+                n_lines = len(lines)
+                if not lines[-1].endswith(b"\n"):
+                    lines[-1] += b"\n"
+                if drop:
+                    dropped = set(drop)
+                    kept_block = b"".join(line for k, line in enumerate(lines) if k not in dropped)
+                else:
+                    kept_block = b"".join(lines)
+                stats.rows += n_rows
+                stats.removed += len(removed_rows)
+                stats.kept += n_rows - len(removed_rows)
+                for m in removed_rows:
+                    stats.by_benchmark[m["benchmark"]] = stats.by_benchmark.get(m["benchmark"], 0) + 1
+                    stats.by_reason[m["reason"]] = stats.by_reason.get(m["reason"], 0) + 1
+                    for key in m["benchmark_ids"] or [f"{m['benchmark']}:{m['benchmark_id']}"]:
+                        b, _, item = key.partition(":")
+                        items_seen.setdefault(b, set()).add(item)
+                    frem.write((json.dumps(m, ensure_ascii=False) + "\n").encode("utf-8"))
+                fkeep.write(kept_block)
+                fkeep.flush()
+                frem.flush()
+                offset += size
+                lineno = first + n_lines
+                stats.items_hit = {b: len(v) for b, v in items_seen.items()}
+                stats.seconds = time.perf_counter() - t0
+                stop = max_batches is not None and done + 1 >= max_batches
+                now = time.perf_counter()
+                if stop or now - last_state >= state_every_s:
+                    # outputs are flushed first, so the state never points past what is on disk
+                    _write_state(state_path, fingerprint, offset, lineno, fkeep.tell() if kept else 0, frem.tell(),
+                                 stats, False, items_seen)
+                    last_state = now
+                if bar is not None:
+                    bar.update(size)
+                    bar.set_postfix(rows=stats.rows, removed=stats.removed)
+                if stop:
+                    return stats
+        _write_state(state_path, fingerprint, offset, lineno, kept.stat().st_size if kept else 0,
+                     removed_path.stat().st_size, stats, True, items_seen)
+        return stats
+    finally:
+        if bar is not None:
+            bar.close()
+        if pool is not None:
+            pool.terminate()
+        _WORKER.clear()
+
+
+def _star_process(args: tuple[int, int, int]) -> Any:
+    offset, size, first = args
+    try:
+        fd = _WORKER.get("fd")
+        if fd is None:
+            fd = _WORKER["fd"] = os.open(_WORKER["path"], os.O_RDONLY)
+        return _process_block(os.pread(fd, size, offset), first)
+    except DataError as exc:  # DataError does not survive pickling: send its parts back
+        return ("__error__", exc.path, exc.line, str(exc).split(": ", 1)[1] if exc.line else str(exc))
+
+
+def _run_batches(batches: Iterator[tuple[list[bytes], int, int, int]], pool: Any, workers: int) -> Iterator[tuple[Any, Any]]:
+    """Yield ``(batch, result)`` in input order; with a pool keep at most ``2 * workers`` batches in flight
+    (``Pool.imap`` would read the whole input into memory ahead of the workers)."""
+    if pool is None:
+        for b in batches:
+            yield b, _process_block(b"".join(b[0]), b[1])
+        return
+    from collections import deque
+
+    inflight: deque = deque()
+
+    def result(item: tuple[Any, Any]) -> tuple[Any, Any]:
+        b, fut = item
+        res = fut.get()
+        if isinstance(res, tuple) and res and res[0] == "__error__":
+            _, path, line, msg = res
+            raise DataError(path, line, msg)
+        return b, res
+
+    for b in batches:
+        lines, first, offset, size = b
+        inflight.append((b, pool.apply_async(_star_process, ((offset, size, first),))))
+        if len(inflight) >= 2 * workers:
+            yield result(inflight.popleft())
+    while inflight:
+        yield result(inflight.popleft())
+
+
+def _write_state(path: Path, fingerprint: str, offset: int, lineno: int, kept_bytes: int, removed_bytes: int,
+                 stats: DecontamStats, done: bool, items_seen: dict[str, set[str]]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({
+        "fingerprint": fingerprint, "offset": offset, "lineno": lineno, "kept_bytes": kept_bytes,
+        "removed_bytes": removed_bytes, "done": done, "stats": stats.to_dict(),
+        "items_seen": {b: sorted(v) for b, v in items_seen.items()},
+    }))
+    os.replace(tmp, path)
+
+
+def contamination_markdown(stats: DecontamStats, index: NgramIndex, input_path: str) -> str:
+    """A human-readable contamination table (per benchmark: rows hit, distinct items hit)."""
+    lines = [
+        f"# Contamination of `{input_path}`",
+        "",
+        f"{index.n}-gram overlap (normalisation `{index.normalization}`) plus exact match of normalised problems.",
+        f"Rows scanned: {stats.rows}; rows matching any benchmark: {stats.removed} "
+        f"({100.0 * stats.removed / max(stats.rows, 1):.3f}%).",
+        "",
+        "| benchmark | items | rows hit | distinct items hit | % of items hit |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for b, spec in enumerate(index.specs):
+        total = index.items_per_bench[b]
+        hit_items = stats.items_hit.get(spec.name, 0)
+        lines.append(
+            f"| {spec.name} | {total} | {stats.by_benchmark.get(spec.name, 0)} | {hit_items} | "
+            f"{100.0 * hit_items / max(total, 1):.2f} |"
+        )
+    reasons = ", ".join(f"{k}: {v}" for k, v in sorted(stats.by_reason.items()))
+    lines += ["", f"By reason: {reasons or 'none'}", ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# Baseline (for bench/selection.py): the obvious implementation
+# --------------------------------------------------------------------------------------------------
+
+
+class BaselineSetMatcher:
+    """Plain Python: a set of benchmark n-gram strings, every row window joined and looked up."""
+
+    def __init__(self, index: NgramIndex):
+        self.n = index.n
+        self.normalization = index.normalization
+        self.grams: set[str] = set()
+        for seg in index.segments:
+            t = seg.tokens
+            for i in range(len(t) - self.n + 1):
+                self.grams.add(" ".join(t[i : i + self.n]))
+        self.exact = set(index.exact)
+
+    def is_contaminated(self, pairs: Iterable[tuple[str, str]]) -> bool:
+        n = self.n
+        for _, text in pairs:
+            toks = tokenize(text, self.normalization)
+            if " ".join(toks) in self.exact:
+                return True
+            for i in range(len(toks) - n + 1):
+                if " ".join(toks[i : i + n]) in self.grams:
+                    return True
+        return False
+
+
+__all__ = [
+    "BenchmarkSpec", "BUILTIN_BENCHMARKS", "NgramIndex", "Matcher", "Match", "DecontamConfig", "DecontamStats",
+    "decontaminate_file", "contamination_markdown", "tokenize", "BaselineSetMatcher", "builtin_benchmark",
+    "default_data_dir", "row_texts", "NORMALIZATIONS",
+]
