@@ -91,13 +91,27 @@ def test_cli_reports_bad_row_with_file_and_line(tmp_path: Path, capsys):
     assert not (tmp_path / "run" / "stage1" / "config.json").exists()
 
 
+def test_hub_style_source_with_other_column_names(tmp_path: Path):
+    """`hub:NAME[:SPLIT]` goes through datasets.load_dataset; a local dataset folder stands in for the Hub."""
+    folder = tmp_path / "gsm_like"
+    folder.mkdir()
+    rows = [{"question": f"What is {i}+1?", "answer": f"{i}+1={i + 1}\nThe answer is {i + 1}"} for i in range(5)]
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    data = load_stage_data([f"hub:{folder}:train"], query_field="question", response_field="answer")
+    assert data.pairs == [to_pair(r["question"], r["answer"]) for r in rows]
+    rows[3]["answer"] = ""
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    with pytest.raises(DataError, match=r":4: field 'answer': empty text"):
+        load_stage_data([f"hub:{folder}"], query_field="question", response_field="answer")
+
+
 # ---------------------------------------------------------------- subsets and mixtures
 
 
 def test_stage_filter_keeps_matching_rows(tmp_path: Path):
     mixed = tmp_path / "mixed.jsonl"
     mixed.write_text(STAGE1.read_text() + STAGE2.read_text(), encoding="utf-8")
-    data = load_stage_data([str(mixed)], stage_filter="2")
+    data = load_stage_data([str(mixed)], stage_filter="stage2_hard")
     assert len(data.pairs) == 12
     assert data.sources[0].rows_read == 36 and data.sources[0].rows_filtered_out == 24
     assert all("\\cdot" in p["prompt"] for p in data.pairs)
@@ -228,3 +242,24 @@ def test_config_errors_are_explained(tmp_path: Path):
     bad.write_text("learning_rat: 1.0e-5\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="learning_rat"):
         parse_args(["--config", str(bad), "--stage", "1", "--stage1_data", "a.jsonl"])
+
+
+@pytest.mark.parametrize("name", ["zero3", "fsdp2", "multi_gpu"])
+def test_shipped_accelerate_configs_load(name: str):
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    path = Path(__file__).resolve().parents[1] / "training" / "accelerate_configs" / f"{name}.yaml"
+    cfg = ClusterConfig.from_yaml_file(str(path))
+    assert cfg.num_processes == 8 and cfg.mixed_precision == "bf16"
+    assert str(cfg.distributed_type).endswith({"zero3": "DEEPSPEED", "fsdp2": "FSDP", "multi_gpu": "MULTI_GPU"}[name])
+
+
+def test_evaluation_child_does_not_inherit_launcher_ranks(monkeypatch):
+    from training.evaluate import _single_process_env
+
+    for name, value in {"RANK": "1", "WORLD_SIZE": "2", "MASTER_PORT": "29500", "TORCHELASTIC_RUN_ID": "x",
+                        "ACCELERATE_MIXED_PRECISION": "bf16", "SKYMATH_DATA_DIR": "/data"}.items():
+        monkeypatch.setenv(name, value)
+    env = _single_process_env()
+    assert not {"RANK", "WORLD_SIZE", "MASTER_PORT", "TORCHELASTIC_RUN_ID", "ACCELERATE_MIXED_PRECISION"} & set(env)
+    assert env["SKYMATH_DATA_DIR"] == "/data"
