@@ -1,0 +1,153 @@
+"""PNG figures where a table is hard to read: accuracy by MATH level, vs distractors, vs SFT data size.
+
+Matplotlib with the Agg backend (no display needed). Every figure is ``FIGSIZE`` inches at ``DPI``, so
+a PNG is always ``FIGSIZE * DPI`` pixels (800 x 500 by default). A plot whose data no run has is
+skipped (the function returns None and logs why).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from skymath_tasks.report.loader import ModelResults  # noqa: E402
+from skymath_tasks.report.reference import reference_table  # noqa: E402
+from skymath_tasks.report.tables import DISTRACTOR_TASKS, LEVELS, MAIN_METRIC, _math_task, format_size  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+FIGSIZE = (8.0, 5.0)
+DPI = 100
+PAPER_STYLE = {"color": "0.55", "linestyle": "--", "linewidth": 1.2}
+
+
+def _figure():
+    fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
+    ax.grid(True, alpha=0.3)
+    return fig, ax
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI, format="png")  # no bbox_inches="tight": keeps the pixel size fixed
+    plt.close(fig)
+    return path
+
+
+def plot_levels(models: Sequence[ModelResults], path: str | Path, show_paper: bool = True) -> Path | None:
+    """Accuracy by MATH difficulty level, one line per model (paper table 2 as dashed reference)."""
+    fig, ax = _figure()
+    drawn = 0
+    for m in models:
+        task = _math_task(m)
+        if task is None:
+            continue
+        ys = [m.metric(task, f"acc_level_{k}") for k in LEVELS]
+        pts = [(k, 100 * y) for k, y in zip(LEVELS, ys) if y is not None]
+        if not pts:
+            continue
+        suffix = " (MATH-500)" if task == "skymath_math500" else ""
+        ax.plot(*zip(*pts), marker="o", label=f"{m.label}{suffix}")
+        drawn += 1
+    if not drawn:
+        plt.close(fig)
+        log.info("no MATH run with per-level metrics: accuracy-by-level plot skipped")
+        return None
+    if show_paper:
+        ref = reference_table("table2")
+        for row in ref.rows:
+            if row["model"] == "Mistral-7B" and row["sft_data"].startswith("2.1M + 0.4M"):
+                ax.plot(LEVELS, [row[f"level_{k}"] for k in LEVELS], label=f"paper: Mistral-7B, {row['sft_data']} ({ref.source})", **PAPER_STYLE)
+    ax.set_xticks(LEVELS, [f"Level {k}" for k in LEVELS])
+    ax.set_ylabel("accuracy (%, strict)")
+    ax.set_ylim(0, 100)
+    ax.set_title("MATH accuracy by difficulty level")
+    ax.legend(fontsize=8)
+    return _save(fig, Path(path))
+
+
+def plot_distractors(models: Sequence[ModelResults], path: str | Path, show_paper: bool = True) -> Path | None:
+    """GSM8K accuracy vs number of distractors (0 = original), one line per model."""
+    fig, ax = _figure()
+    drawn = 0
+    for m in models:
+        if not any(m.task(DISTRACTOR_TASKS[k]) for k in range(1, 6)):
+            continue
+        pts = [(k, 100 * y) for k, t in DISTRACTOR_TASKS.items() if (y := m.metric(t, MAIN_METRIC)) is not None]
+        ax.plot(*zip(*pts), marker="o", label=m.label)
+        drawn += 1
+    if not drawn:
+        plt.close(fig)
+        log.info("no run with skymath_gsm8k_distractor_* tasks: distractor plot skipped")
+        return None
+    if show_paper:
+        ref = reference_table("table7")
+        for row in ref.rows:
+            if row["model"] == "Skywork-Math-Mistral-7B":
+                ax.plot(list(DISTRACTOR_TASKS), [row[f"d{k}"] for k in DISTRACTOR_TASKS],
+                        label=f"paper: {row['model']} ({ref.source})", **PAPER_STYLE)
+    ax.set_xticks(list(DISTRACTOR_TASKS))
+    ax.set_xlabel("number of distractors added to each GSM8K problem")
+    ax.set_ylabel("accuracy (%, strict)")
+    ax.set_ylim(0, 100)
+    ax.set_title("Robustness: GSM8K accuracy vs distractors")
+    ax.legend(fontsize=8)
+    return _save(fig, Path(path))
+
+
+def plot_scaling(models: Sequence[ModelResults], sizes: dict[str, int], path: str | Path,
+                 series: dict[str, str] | None = None) -> Path | None:
+    """Accuracy vs SFT data size (log scale) over checkpoints trained on different amounts of data.
+
+    ``series`` (label -> name) splits the checkpoints into curves, e.g. one per base model; a
+    colour per series, a marker and line style per benchmark."""
+    sized = sorted(((sizes[m.label], m) for m in models if m.label in sizes), key=lambda x: (x[0], x[1].label))
+    if not sized:
+        log.info("no model with a known SFT data size (use --size or skymath_stage.json): scaling plot skipped")
+        return None
+    series = series or {}
+    names = list(dict.fromkeys(series.get(m.label, "") for _, m in sized))
+    fig, ax = _figure()
+    drawn = 0
+    styles = (("skymath_gsm8k", "GSM8K", "o", "-"), ("skymath_math", "MATH", "s", "--"), ("skymath_math500", "MATH-500", "^", ":"))
+    for si, sname in enumerate(names):
+        color = f"C{si % 10}" if len(names) > 1 else None
+        for ti, (task, tname, marker, style) in enumerate(styles):
+            pts = [(n, 100 * y) for n, m in sized
+                   if series.get(m.label, "") == sname and (y := m.metric(task, MAIN_METRIC)) is not None]
+            if pts:
+                ax.plot(*zip(*pts), marker=marker, linestyle=style, color=color or f"C{ti}",
+                        label=f"{sname}: {tname}" if sname else tname)
+                drawn += 1
+    if not drawn:
+        plt.close(fig)
+        log.info("models with a known size have no GSM8K/MATH results: scaling plot skipped")
+        return None
+    ax.set_xscale("log")
+    xs = sorted({n for n, _ in sized})
+    ax.set_xticks(xs, [format_size(n) for n in xs])
+    ax.minorticks_off()
+    ax.set_xlabel("SFT data size (training rows, log scale)")
+    ax.set_ylabel("accuracy (%, strict)")
+    ax.set_ylim(0, 100)
+    ax.set_title("Scaling: accuracy vs SFT data size")
+    ax.legend(fontsize=8)
+    return _save(fig, Path(path))
+
+
+def all_plots(models: Sequence[ModelResults], out_dir: str | Path, sizes: dict[str, int] | None = None,
+              show_paper: bool = True, series: dict[str, str] | None = None) -> list[Path]:
+    out = Path(out_dir)
+    made = [
+        plot_levels(models, out / "math_levels.png", show_paper),
+        plot_distractors(models, out / "distractors.png", show_paper),
+        plot_scaling(models, sizes or {}, out / "scaling.png", series),
+    ]
+    return [p for p in made if p is not None]
