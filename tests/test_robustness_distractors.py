@@ -207,3 +207,16 @@ def test_llm_selection_keeps_good_sentences_and_tops_up_with_templates() -> None
     assert len(kept) == 5 and len(rejected) == 2
     values = [numbers_in(d) for d in kept]
     assert all(not (a & b) for i, a in enumerate(values) for b in values[i + 1 :])  # template numbers avoid the model's
+
+
+def test_a_problem_that_rules_out_most_templates_still_gets_k_safe_distractors() -> None:
+    # mentions the topics of most templates and uses every small number, so ranges run dry
+    q = ("Tom lives in a town with a library, a museum, a bakery, a park, trees, a bus stop and a radio station; "
+         "his cousin, 3 cats, 4 dogs, 5 bikes, 6 books, 7 windows, 8 roses, 9 students, 10 games and 11 pages "
+         "are all there, and the temperature is high. How many days does Tom spend there?")
+    variants = make_distractor_variants(q, "#### 12", seed=0)
+    assert len(variants[-1].distractors) == 5
+    forbidden = forbidden_numbers(q, "#### 12")
+    for d in variants[-1].distractors:
+        assert not (numbers_in(d) & forbidden)
+        assert not {"day", "days"} & set(re.findall(r"[a-z]+", d.lower()))  # never about what the question asks for

@@ -1,0 +1,350 @@
+"""Subcommands of ``skymath-synth`` for derived evaluation data: distractors, translate, build-eval-data.
+
+The derived test files live in the ``SKYMATH_DATA_DIR`` layout next to the benchmark files they come
+from, so the lm-eval tasks find them offline::
+
+    gsm8k/test.jsonl                      math/test.jsonl           (inputs, copied by build-eval-data)
+    distractors/gsm8k_test_distractor_{1..5}.jsonl + distractors/MANIFEST.json (sha256 per file, seed)
+    chinese/gsm8k_test_zh.jsonl           math/test_zh.jsonl        (translations)
+
+See docs/robustness.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from skymath_tasks.jsonl_io import DataError, read_jsonl, write_jsonl
+
+log = logging.getLogger(__name__)
+
+DATA_ENV = "SKYMATH_DATA_DIR"
+GSM8K_TEST = "gsm8k/test.jsonl"
+MATH_TEST = "math/test.jsonl"
+DISTRACTOR_DIR = "distractors"
+DISTRACTOR_FILE = "gsm8k_test_distractor_{k}.jsonl"
+MANIFEST = "MANIFEST.json"
+GSM8K_ZH = "chinese/gsm8k_test_zh.jsonl"
+MATH_ZH = "math/test_zh.jsonl"
+#: Benchmark files that build-eval-data carries over into --out when present in the input folder.
+BASE_FILES = (
+    GSM8K_TEST,
+    MATH_TEST,
+    "math/math500_test.jsonl",
+    GSM8K_ZH,
+    "chinese/mgsm_zh.tsv",
+    "chinese/mgsm_en.tsv",
+    "distractors/cmath_distractor.jsonl",
+)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _data_dir(value: str | None, *, what: str) -> Path:
+    raw = value or os.environ.get(DATA_ENV)
+    if not raw:
+        raise ValueError(f"no input data folder for {what}: pass --data-dir or set {DATA_ENV} "
+                         f"(layout of the SkyMath shared data: {GSM8K_TEST}, {MATH_TEST}, ...)")
+    path = Path(raw).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"data folder {path} does not exist")
+    return path
+
+
+def _input_file(args: argparse.Namespace, rel: str, *, what: str) -> Path:
+    if getattr(args, "input", None):
+        path = Path(args.input)
+    else:
+        path = _data_dir(args.data_dir, what=what) / rel
+    if not path.exists():
+        raise FileNotFoundError(f"{what}: input file {path} not found")
+    return path
+
+
+# --------------------------------------------------------------------------------------------------
+# client options (OpenAI-compatible endpoint)
+# --------------------------------------------------------------------------------------------------
+
+
+def _client_args(p: argparse.ArgumentParser, *, default_temperature: float) -> None:
+    g = p.add_argument_group("model endpoint (OpenAI-compatible, through synth.client)")
+    g.add_argument("--client-config", help="YAML with a ClientConfig mapping (base_url, model, limits, prices, ...)")
+    g.add_argument("--client-key", help="key inside --client-config holding the mapping (e.g. 'client')")
+    g.add_argument("--base-url", help="endpoint, e.g. http://127.0.0.1:8000/v1 (default: api.openai.com)")
+    g.add_argument("--model", help="model name (default: the config's, gpt-4-1106-preview)")
+    g.add_argument("--api-key-env", help="environment variable holding the API key (default OPENAI_API_KEY)")
+    g.add_argument("--temperature", type=float, default=default_temperature,
+                   help=f"sampling temperature (default {default_temperature})")
+    g.add_argument("--max-concurrency", type=int)
+    g.add_argument("--requests-per-minute", type=float)
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def endpoint_configured(args: argparse.Namespace) -> bool:
+    """An endpoint counts as configured only when asked for explicitly (no surprise API bills)."""
+    return bool(getattr(args, "base_url", None) or getattr(args, "client_config", None))
+
+
+def _client(args: argparse.Namespace):
+    from synth.client import ChatClient, ClientConfig
+
+    cfg = ClientConfig.from_yaml(args.client_config, args.client_key) if args.client_config else ClientConfig()
+    if args.base_url:
+        cfg.base_url = args.base_url
+    if args.model:
+        cfg.model = args.model
+    if args.api_key_env:
+        cfg.api_key_env = args.api_key_env
+    if args.temperature is not None:
+        cfg.temperature = args.temperature
+    if args.max_concurrency:
+        cfg.max_concurrency = args.max_concurrency
+    if args.requests_per_minute:
+        cfg.requests_per_minute = args.requests_per_minute
+    cfg.validate()
+    return ChatClient(cfg)
+
+
+# --------------------------------------------------------------------------------------------------
+# distractors
+# --------------------------------------------------------------------------------------------------
+
+
+def write_distractor_files(gsm8k_rows: list[dict[str, Any]], out_dir: Path, *, seed: int | str, k_max: int = 5,
+                           source: Path | None = None, mode: str = "offline", client: Any = None,
+                           progress: bool = False) -> dict[str, Any]:
+    """Write ``distractors/gsm8k_test_distractor_{k}.jsonl`` (k = 1..k_max) and ``distractors/MANIFEST.json``
+    under ``out_dir``; return the manifest. No timestamps anywhere: one seed gives identical bytes."""
+    from synth import distractors as D
+
+    target = out_dir / DISTRACTOR_DIR
+    target.mkdir(parents=True, exist_ok=True)
+    if mode == "offline":
+        levels = D.build_all_distractor_rows(gsm8k_rows, seed=seed, k_max=k_max)
+        generator = D.GENERATOR_VERSION
+    elif mode == "llm":
+        raw = target / "gsm8k_test_distractor_llm.raw.jsonl"
+        levels = D.build_llm_distractor_rows(gsm8k_rows, client, output_path=raw, seed=seed, k_max=k_max,
+                                             progress=progress)
+        generator = f"{D.LLM_GENERATOR_VERSION}:{client.config.model}"
+    else:
+        raise ValueError(f"unknown distractor mode {mode!r} (offline or llm)")
+    files: dict[str, Any] = {}
+    for k, rows in levels.items():
+        name = DISTRACTOR_FILE.format(k=k)
+        path = target / name
+        n = write_jsonl(path, rows)
+        files[name] = {"k": k, "rows": n, "sha256": sha256_file(path)}
+    manifest = {
+        "generator": generator,
+        "mode": mode,
+        "seed": seed,
+        "k_max": k_max,
+        "source": {"file": GSM8K_TEST, "rows": len(gsm8k_rows),
+                   "sha256": sha256_file(source) if source else None},
+        "files": files,
+    }
+    if mode == "llm":
+        manifest["llm_missing"] = sum(1 for r in levels[1] if not r.get("llm_reply", True))
+    (target / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return manifest
+
+
+def _seed(value: str) -> int | str:
+    return int(value) if value.lstrip("-").isdigit() else value
+
+
+def cmd_distractors(args: argparse.Namespace) -> int:
+    from synth.distractors import K_MAX
+
+    if not 1 <= args.k_max <= K_MAX:
+        raise ValueError(f"--k-max must be in 1..{K_MAX}")
+    source = _input_file(args, GSM8K_TEST, what="distractors")
+    rows = read_jsonl(source, required=("question", "answer"), types={"question": str, "answer": str})
+    out = Path(args.out) if args.out else _data_dir(args.data_dir, what="distractors")
+    client = _client(args) if args.mode == "llm" else None
+    manifest = write_distractor_files(rows, out, seed=args.seed, k_max=args.k_max, source=source, mode=args.mode,
+                                      client=client, progress=not args.no_progress)
+    for name, info in manifest["files"].items():
+        print(f"{out / DISTRACTOR_DIR / name}: {info['rows']} rows, sha256 {info['sha256'][:16]}")
+    if manifest.get("llm_missing"):
+        print(f"{manifest['llm_missing']} problem(s) got no model reply and use template distractors only; "
+              "rerun the same command to ask for them again", file=sys.stderr)
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# translate
+# --------------------------------------------------------------------------------------------------
+
+
+def translate_dataset(dataset: str, source: Path, out_dir: Path, client: Any, *, lang: str = "zh",
+                      limit: int | None = None, max_attempts: int = 3, progress: bool = True) -> tuple[Path, dict[str, int]]:
+    """Translate GSM8K or MATH test into ``out_dir`` (layout paths above); returns the path and counts."""
+    from synth import translate as T
+
+    if dataset == "gsm8k":
+        rows = read_jsonl(source, required=("question", "answer"), types={"question": str, "answer": str})
+        out_path = out_dir / (GSM8K_ZH if lang == "zh" else f"chinese/gsm8k_test_{lang}.jsonl")
+        fn = T.translate_gsm8k_rows
+    elif dataset == "math":
+        rows = read_jsonl(source, required=("problem", "solution"), types={"problem": str, "solution": str})
+        out_path = out_dir / (MATH_ZH if lang == "zh" else f"math/test_{lang}.jsonl")
+        fn = T.translate_math_rows
+    else:
+        raise ValueError(f"unknown dataset {dataset!r} (gsm8k or math)")
+    if limit is not None:
+        rows = rows[:limit]
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    translated = fn(rows, client, raw_path=T.default_raw_path(out_path), lang=lang, max_attempts=max_attempts,
+                    progress=progress)
+    write_jsonl(out_path, translated)
+    counts = {
+        "rows": len(translated),
+        "flagged": sum(1 for r in translated if r["translation_check"]),
+        "no_reply": sum(1 for r in translated if "no reply from the model" in r["translation_check"]),
+    }
+    return out_path, counts
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    rel = GSM8K_TEST if args.dataset == "gsm8k" else MATH_TEST
+    source = _input_file(args, rel, what="translate")
+    out = Path(args.out) if args.out else _data_dir(args.data_dir, what="translate")
+    out_path, counts = translate_dataset(args.dataset, source, out, _client(args), lang=args.lang, limit=args.limit,
+                                         max_attempts=args.max_attempts, progress=not args.no_progress)
+    print(f"{out_path}: {counts['rows']} rows, {counts['flagged']} flagged by the check "
+          f"(field 'translation_check'), {counts['no_reply']} without a reply")
+    if counts["no_reply"]:
+        print("some requests failed for good; rerun the same command to ask for them again", file=sys.stderr)
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# build-eval-data
+# --------------------------------------------------------------------------------------------------
+
+
+def cmd_build_eval_data(args: argparse.Namespace) -> int:
+    src = _data_dir(args.data_dir, what="build-eval-data")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    same = src.resolve() == out.resolve()
+    built: list[tuple[str, str]] = []
+    if not (src / GSM8K_TEST).exists():
+        raise FileNotFoundError(f"build-eval-data: {src / GSM8K_TEST} not found")
+    for rel in BASE_FILES:
+        if (src / rel).exists() and not same:
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src / rel, out / rel)
+            built.append((rel, "copied"))
+    rows = read_jsonl(src / GSM8K_TEST, required=("question", "answer"), types={"question": str, "answer": str})
+    manifest = write_distractor_files(rows, out, seed=args.seed, source=src / GSM8K_TEST)
+    built += [(f"{DISTRACTOR_DIR}/{n}", f"built, sha256 {i['sha256'][:16]}") for n, i in manifest["files"].items()]
+    built.append((f"{DISTRACTOR_DIR}/{MANIFEST}", "built"))
+    status = 0
+    if endpoint_configured(args):
+        client = _client(args)
+        jobs = []
+        if (src / MATH_TEST).exists():
+            jobs.append(("math", src / MATH_TEST))
+        if args.retranslate_gsm8k or not (src / GSM8K_ZH).exists():
+            jobs.append(("gsm8k", src / GSM8K_TEST))
+        else:
+            log.info("keeping the existing GPT-4 translation %s (pass --retranslate-gsm8k to make our own)", GSM8K_ZH)
+        for dataset, path in jobs:
+            out_path, counts = translate_dataset(dataset, path, out, client, limit=args.limit,
+                                                 max_attempts=args.max_attempts, progress=not args.no_progress)
+            built.append((str(out_path.relative_to(out)),
+                          f"translated: {counts['rows']} rows, {counts['flagged']} flagged, {counts['no_reply']} no reply"))
+            if counts["no_reply"]:
+                status = 1
+    else:
+        log.info("no endpoint configured (--base-url/--client-config): translations skipped")
+        built.append((MATH_ZH, "skipped: no endpoint configured"))
+    width = max(len(r) for r, _ in built)
+    for rel, what in built:
+        print(f"{rel:<{width}}  {what}")
+    print(f"\nexport {DATA_ENV}={out.resolve()}")
+    return status
+
+
+# --------------------------------------------------------------------------------------------------
+# registration
+# --------------------------------------------------------------------------------------------------
+
+
+def _guard(func):
+    """User mistakes (missing files, bad rows, bad options) -> one line on stderr and exit code 2."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return int(func(args) or 0)
+        except (DataError, FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from synth.distractors import DEFAULT_SEED, K_MAX
+
+    p = subparsers.add_parser(
+        "distractors", help="GSM8K test with 1-5 irrelevant sentences (CMATH-style robustness test)",
+        description="Writes distractors/gsm8k_test_distractor_{k}.jsonl (k=1..5) and distractors/MANIFEST.json.",
+    )
+    p.add_argument("--data-dir", help=f"input folder in the shared-data layout (default ${DATA_ENV})")
+    p.add_argument("--input", help=f"GSM8K test JSONL (default <data-dir>/{GSM8K_TEST})")
+    p.add_argument("--out", help="output folder (default: the data folder)")
+    p.add_argument("--seed", type=_seed, default=DEFAULT_SEED, help=f"int or string (default {DEFAULT_SEED})")
+    p.add_argument("--k-max", type=int, default=K_MAX)
+    p.add_argument("--mode", choices=("offline", "llm"), default="offline",
+                   help="offline: seeded templates (default, identical for every user); llm: model-written, checked")
+    _client_args(p, default_temperature=0.7)
+    p.set_defaults(func=_guard(cmd_distractors))
+
+    p = subparsers.add_parser(
+        "translate", help="translate GSM8K or MATH test (LaTeX, numbers and units checked)",
+        description="Writes chinese/gsm8k_test_zh.jsonl or math/test_zh.jsonl; resumable (raw replies in <out>.raw.jsonl).",
+    )
+    p.add_argument("--dataset", choices=("gsm8k", "math"), default="math")
+    p.add_argument("--lang", default="zh", choices=("zh",))
+    p.add_argument("--data-dir", help=f"input folder in the shared-data layout (default ${DATA_ENV})")
+    p.add_argument("--input", help="input JSONL instead of <data-dir>/gsm8k/test.jsonl or math/test.jsonl")
+    p.add_argument("--out", help="output folder (default: the data folder)")
+    p.add_argument("--limit", type=int, help="only the first N problems (trial runs)")
+    p.add_argument("--max-attempts", type=int, default=3, help="attempts per problem while the check fails (default 3)")
+    _client_args(p, default_temperature=0.0)
+    p.set_defaults(func=_guard(cmd_translate))
+
+    p = subparsers.add_parser(
+        "build-eval-data", help="build every derived test file into a SKYMATH_DATA_DIR folder",
+        description="Copies the benchmark files, builds the distractor files, and the translations when an "
+                    "endpoint is configured (--base-url or --client-config).",
+    )
+    p.add_argument("--out", required=True, help="output folder (then: export SKYMATH_DATA_DIR=<out>)")
+    p.add_argument("--data-dir", help=f"input folder in the shared-data layout (default ${DATA_ENV})")
+    p.add_argument("--seed", type=_seed, default=DEFAULT_SEED)
+    p.add_argument("--limit", type=int, help="translate only the first N problems (trial runs)")
+    p.add_argument("--max-attempts", type=int, default=3)
+    p.add_argument("--retranslate-gsm8k", action="store_true",
+                   help=f"translate GSM8K ourselves even when {GSM8K_ZH} (GPT-4, Yuan-2.0) is present")
+    _client_args(p, default_temperature=0.0)
+    p.set_defaults(func=_guard(cmd_build_eval_data))
