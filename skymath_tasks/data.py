@@ -27,6 +27,17 @@ ENV_VAR = "SKYMATH_DATA_DIR"
 GSM8K_HUB = ("openai/gsm8k", "main")
 MATH_HUB = "EleutherAI/hendrycks_math"
 MATH500_HUB = "HuggingFaceH4/MATH-500"
+#: Chinese GSM8K on the Hub: MetaMath's GPT-3.5 translation (the shared data holds a GPT-4 one, from
+#: Yuan-2.0; scores on the two differ, so submissions record which one was used).
+GSM8K_ZH_HUB = "meta-math/GSM8K_zh"
+#: MGSM, human translations of the first 250 GSM8K test problems.
+MGSM_HUB = ("juletxara/mgsm", "zh")
+
+#: Files of the local layout (relative to SKYMATH_DATA_DIR).
+GSM8K_ZH_FILE = "chinese/gsm8k_test_zh.jsonl"
+MGSM_ZH_FILE = "chinese/mgsm_zh.tsv"
+MATH_ZH_FILE = "math/test_zh.jsonl"
+DISTRACTOR_FILE = "distractors/gsm8k_test_distractor_{k}.jsonl"
 
 #: subject key (task suffix and Hub config name) -> the "type" field of the raw MATH files
 MATH_SUBJECTS: dict[str, str] = {
@@ -188,6 +199,161 @@ def load_math500() -> list[dict[str, Any]]:
     return [_math_row(r, source, n) for n, r in raw]
 
 
+def load_gsm8k_zh() -> list[dict[str, Any]]:
+    """Chinese GSM8K test; gold is openai's (``answer_openai``; the file's own ``answer`` corrects 4 rows)."""
+    local = _local(GSM8K_ZH_FILE)
+    if local is not None:
+        raw = _read_local_jsonl(local, ("question_zh", "answer_openai"))
+        source: Path = local
+        rows = []
+        for idx, (lineno, r) in enumerate(raw):
+            rows.append({
+                "index": idx,
+                "question": r["question_zh"],
+                "question_en": r.get("question_en", ""),
+                "openai_test_index": r.get("openai_test_index", idx),
+                "gold": _plain_number(r["answer_openai"], source, lineno, "answer_openai"),
+            })
+        return rows
+    from datasets import load_dataset
+
+    ds = _hub(lambda: load_dataset(GSM8K_ZH_HUB, split="train"), "Chinese GSM8K", GSM8K_ZH_FILE)
+    source = Path(f"hf://{GSM8K_ZH_HUB}")
+    return _gsm8k_zh_from_hub([dict(r) for r in ds], source)
+
+
+def _gsm8k_zh_from_hub(records: list[dict[str, Any]], source: Path) -> list[dict[str, Any]]:
+    """MetaMath's GSM8K_zh is one JSON file with a ``split`` column; its test rows carry ``question_zh``
+    and the English GSM8K ``answer`` (``#### n``)."""
+    rows = []
+    for lineno, r in enumerate(records, start=1):
+        if r.get("split", "test") != "test":
+            continue
+        if not r.get("question_zh"):
+            raise DataError(source, lineno, "missing Chinese question", field="question_zh")
+        if r.get("answer_only") not in (None, ""):
+            gold = _plain_number(r["answer_only"], source, lineno, "answer_only")
+        else:
+            try:
+                gold = gsm8k_gold(str(r.get("answer", "")))
+            except ValueError as exc:
+                raise DataError(source, lineno, str(exc), field="answer") from None
+        rows.append({"index": len(rows), "question": r["question_zh"], "question_en": r.get("question", ""),
+                     "openai_test_index": len(rows), "gold": gold})
+    return rows
+
+
+def _plain_number(value: Any, source: Path, lineno: int, field: str) -> str:
+    text = str(value).replace(",", "").strip()
+    if not re.fullmatch(r"-?\d+(\.\d+)?", text):
+        raise DataError(source, lineno, f"expected a number, got {value!r}", field=field)
+    return text
+
+
+def load_mgsm_zh() -> list[dict[str, Any]]:
+    """MGSM Chinese (250 human translations of GSM8K test 0..249); local file is ``question<TAB>answer``."""
+    local = _local(MGSM_ZH_FILE)
+    if local is None:
+        from datasets import load_dataset
+
+        ds = _hub(lambda: load_dataset(*MGSM_HUB, split="test"), "MGSM (zh)", MGSM_ZH_FILE)
+        src = Path(f"hf://{MGSM_HUB[0]}/{MGSM_HUB[1]}")
+        return [{"index": i, "question": r["question"],
+                 "gold": _plain_number(r["answer_number"], src, i + 1, "answer_number")} for i, r in enumerate(ds)]
+    rows = []
+    with open(local, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            line = line.rstrip("\n").rstrip("\r")
+            if not line.strip():
+                continue
+            question, tab, answer = line.rpartition("\t")
+            if not tab or not question.strip():
+                raise DataError(local, lineno, "expected 'question<TAB>answer'", field="question")
+            rows.append({"index": len(rows), "question": question,
+                         "gold": _plain_number(answer, local, lineno, "answer")})
+    return rows
+
+
+def load_math_zh(subject: str | None = None) -> list[dict[str, Any]]:
+    """MATH test translated by ``skymath-synth translate --dataset math`` (no public translation exists)."""
+    if subject is not None and subject not in MATH_SUBJECTS:
+        raise ValueError(f"unknown MATH subject {subject!r}; expected one of {sorted(MATH_SUBJECTS)}")
+    root = data_dir()
+    if root is None or not (root / MATH_ZH_FILE).exists():
+        where = f"{root / MATH_ZH_FILE}" if root else f"${ENV_VAR}/{MATH_ZH_FILE} ({ENV_VAR} is not set)"
+        raise DataUnavailable(
+            f"MATH-zh needs {where}, which our translate command writes (there is no public Chinese "
+            f"translation of MATH): `skymath-synth translate --dataset math --lang zh --data-dir DIR "
+            f"--base-url URL --model MODEL`, or `skymath-synth build-eval-data` with an endpoint; then set "
+            f"{ENV_VAR}=DIR. See docs/robustness.md."
+        )
+    path = root / MATH_ZH_FILE
+    rows = [_math_row(r, path, n) | {"problem_en": r.get("problem_en", "")}
+            for n, r in _read_local_jsonl(path, ("problem", "solution", "level", "type"))]
+    return [r for r in rows if subject is None or r["subject"] == subject]
+
+
+def load_gsm8k_distractors(k: int) -> list[dict[str, Any]]:
+    """GSM8K test with ``k`` distractor sentences (1..5).
+
+    Reads ``distractors/gsm8k_test_distractor_{k}.jsonl`` when the data folder has it (written by
+    ``skymath-synth distractors``, possibly in LLM mode); otherwise builds the default offline variant
+    from GSM8K test in memory. Both give the same rows for the default seed, byte for byte.
+    """
+    from synth.distractors import K_MAX, build_distractor_rows
+
+    if not 1 <= k <= K_MAX:
+        raise ValueError(f"k must be in 1..{K_MAX}, got {k}")
+    root = data_dir()
+    rel = DISTRACTOR_FILE.format(k=k)
+    if root is not None and (root / rel).exists():
+        path = root / rel
+        raw = _read_local_jsonl(path, ("question", "answer"))
+    else:
+        log.info("%s not found: building the offline distractor variant k=%d from GSM8K test", rel, k)
+        base = load_gsm8k("test")
+        path = Path(f"generated:{rel}")
+        raw = list(enumerate(build_distractor_rows([{"question": r["question"], "answer": r["answer"]} for r in base], k),
+                             start=1))
+    rows = []
+    for idx, (lineno, r) in enumerate(raw):
+        try:
+            gold = gsm8k_gold(r["answer"])
+        except ValueError as exc:
+            raise DataError(path, lineno, str(exc), field="answer") from None
+        rows.append({
+            "index": r.get("index", idx),
+            "question": r["question"],
+            "original_question": r.get("original_question", ""),
+            "distractors": list(r.get("distractors", [])),
+            "k": int(r.get("k", k)),
+            "answer": r["answer"],
+            "gold": gold,
+        })
+    return rows
+
+
+def derived_file_sha256(relpath: str) -> str | None:
+    """sha256 of the bytes ``skymath-synth distractors`` (default seed) would write at ``relpath``.
+
+    The distractor tasks build their rows in memory when the file is absent; a submission still pins
+    their data by this hash, which equals the file's once someone writes it. None for other files.
+    """
+    import hashlib
+    import json
+
+    m = re.fullmatch(DISTRACTOR_FILE.replace("{k}", r"(\d+)"), relpath)
+    if not m:
+        return None
+    from synth.distractors import build_distractor_rows
+
+    base = [{"question": r["question"], "answer": r["answer"]} for r in load_gsm8k("test")]
+    h = hashlib.sha256()
+    for row in build_distractor_rows(base, int(m.group(1))):
+        h.update((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
+    return h.hexdigest()
+
+
 def load_sample_problems() -> list[dict[str, Any]]:
     """The small hand-written problem set shipped with the package (offline demo, tests)."""
     path = Path(__file__).parent / "sample_data" / "demo_problems.jsonl"
@@ -224,6 +390,11 @@ __all__ = [
     "load_gsm8k",
     "load_math",
     "load_math500",
+    "load_gsm8k_zh",
+    "load_mgsm_zh",
+    "load_math_zh",
+    "load_gsm8k_distractors",
+    "derived_file_sha256",
     "load_sample_problems",
     "file_sha256",
     "describe_source",

@@ -53,6 +53,38 @@ def math500_dataset(**_: Any):
     return _as_dataset_dict(load_math500())
 
 
+def gsm8k_zh_dataset(**_: Any):
+    from skymath_tasks.data import load_gsm8k_zh
+
+    return _as_dataset_dict(load_gsm8k_zh())
+
+
+def mgsm_zh_dataset(**_: Any):
+    from skymath_tasks.data import load_mgsm_zh
+
+    return _as_dataset_dict(load_mgsm_zh())
+
+
+def math_zh_dataset(subject: str | None) -> Callable[..., Any]:
+    def load(**_: Any):
+        from skymath_tasks.data import load_math_zh
+
+        return _as_dataset_dict(load_math_zh(subject))
+
+    load.__name__ = f"math_zh_dataset_{subject or 'all'}"
+    return load
+
+
+def gsm8k_distractor_dataset(k: int) -> Callable[..., Any]:
+    def load(**_: Any):
+        from skymath_tasks.data import load_gsm8k_distractors
+
+        return _as_dataset_dict(load_gsm8k_distractors(k))
+
+    load.__name__ = f"gsm8k_distractor_dataset_{k}"
+    return load
+
+
 def demo_dataset(**_: Any):
     from skymath_tasks.data import load_sample_problems
 

@@ -12,6 +12,11 @@ demo_dataset = _hooks.demo_dataset
 math_dataset_all = _hooks.math_dataset(None)
 for _subject in _SUBJECTS:
     globals()[f"math_dataset_{_subject}"] = _hooks.math_dataset(_subject)
+    globals()[f"math_zh_dataset_{_subject}"] = _hooks.math_zh_dataset(_subject)
+gsm8k_zh_dataset = _hooks.gsm8k_zh_dataset
+mgsm_zh_dataset = _hooks.mgsm_zh_dataset
+for _k in range(1, 6):
+    globals()[f"gsm8k_distractor_dataset_{_k}"] = _hooks.gsm8k_distractor_dataset(_k)
 
 doc_to_text_question = _hooks.doc_to_text_question
 doc_to_text_problem = _hooks.doc_to_text_problem

@@ -33,7 +33,9 @@ def _run(args: list[str], cwd: Path, env_extra: dict[str, str] | None = None, ti
 def test_ls_tasks_lists_ours_without_include_path(tmp_path: Path) -> None:
     proc = _run(["ls", "tasks"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    for name in ALL_TASKS.split(",") + ["skymath_math_algebra", "skymath_math_precalculus"]:
+    robustness = ["skymath", "skymath_zh", "skymath_gsm8k_zh", "skymath_mgsm_zh", "skymath_math_zh",
+                  "skymath_math_zh_geometry", "skymath_gsm8k_distractors"] + [f"skymath_gsm8k_distractor_{k}" for k in range(1, 6)]
+    for name in ALL_TASKS.split(",") + ["skymath_math_algebra", "skymath_math_precalculus"] + robustness:
         assert name in proc.stdout, name
 
 

@@ -27,7 +27,8 @@ class TaskData:
 _RULES: tuple[tuple[str, TaskData], ...] = (
     (r"skymath_demo", TaskData(("package:sample_data/demo_problems.jsonl",), None)),
     (r"skymath_gsm8k", TaskData(("gsm8k/test.jsonl",), f"{GSM8K_HUB[0]}:{GSM8K_HUB[1]}")),
-    (r"skymath_gsm8k_distractor_(?P<k>\d+)", TaskData(("distractors/gsm8k_test_distractor_{k}.jsonl",), None)),
+    (r"skymath_gsm8k_distractor_(?P<k>\d+)", TaskData(("distractors/gsm8k_test_distractor_{k}.jsonl",),
+                                                                    f"{GSM8K_HUB[0]}:{GSM8K_HUB[1]}")),
     (r"skymath_gsm8k_zh", TaskData(("chinese/gsm8k_test_zh.jsonl",), None)),
     (r"skymath_mgsm_zh", TaskData(("chinese/mgsm_zh.tsv",), None)),
     (r"skymath_math500", TaskData(("math/math500_test.jsonl",), MATH500_HUB)),

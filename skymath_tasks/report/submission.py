@@ -145,9 +145,15 @@ def build_submission(model: ModelResults, out_path: str | Path, data_dir: str | 
         for relpath in td.local:
             local = resolve_local(relpath, ddir)
             if local is not None:
-                if not local.is_file():
-                    raise ReportInputError(f"task {name}: data file {local} not found (data dir {ddir})")
-                entry = data_files.setdefault(relpath, {"path": relpath, "sha256": file_sha256(local), "tasks": []})
+                if local.is_file():
+                    entry = data_files.setdefault(relpath, {"path": relpath, "sha256": file_sha256(local), "tasks": []})
+                else:
+                    # the distractor levels are built in memory when their file is absent: pin those bytes
+                    derived = _derived_sha256(relpath, ddir)
+                    if derived is None:
+                        raise ReportInputError(f"task {name}: data file {local} not found (data dir {ddir})")
+                    entry = data_files.setdefault(relpath, {"path": relpath, "sha256": derived, "tasks": [],
+                                                            "generated": True})
                 entry["tasks"].append(name)
             elif td.hub:
                 hub.setdefault(td.hub, {"dataset": td.hub, "revision": None, "tasks": []})["tasks"].append(name)
@@ -307,6 +313,23 @@ def _compare_metrics(report: VerifyReport, where: str, claimed: dict[str, Any], 
         report.errors.append(f"{where}: metrics {', '.join(sorted(missing))} missing from the submission")
 
 
+def _derived_sha256(relpath: str, data_dir: Path | None = None) -> str | None:
+    """Hash of a derived file the tasks build in memory (skymath_tasks.data.derived_file_sha256)."""
+    from skymath_tasks.data import ENV_VAR as _ENV, derived_file_sha256
+
+    if data_dir is None:
+        return derived_file_sha256(relpath)
+    old = os.environ.get(_ENV)
+    os.environ[_ENV] = str(data_dir)
+    try:
+        return derived_file_sha256(relpath)
+    finally:
+        if old is None:
+            os.environ.pop(_ENV, None)
+        else:
+            os.environ[_ENV] = old
+
+
 def _check_data(report: VerifyReport, sub: dict[str, Any], data_dir: Path | None) -> None:
     data = sub.get("data") or {}
     recorded = data.get("data_dir")
@@ -319,10 +342,13 @@ def _check_data(report: VerifyReport, sub: dict[str, Any], data_dir: Path | None
         if local is None:
             report.errors.append(f"data file {rel}: no data directory to check it against (pass --data-dir or set {ENV_VAR})")
             continue
-        if not local.is_file():
+        if local.is_file():
+            actual = file_sha256(local)
+        elif f.get("generated") and (derived := _derived_sha256(rel, ddir)) is not None:
+            actual = derived
+        else:
             report.errors.append(f"data file {rel}: not found at {local} (pass --data-dir with the evaluation data)")
             continue
-        actual = file_sha256(local)
         if actual != f["sha256"]:
             report.errors.append(
                 f"data file {rel}: sha256 in the submission is {f['sha256'][:16]}..., but {local} has "
