@@ -64,6 +64,22 @@ def iter_jsonl(
             yield lineno, row
 
 
+def iter_raw_rows(path: str | os.PathLike) -> Iterator[tuple[int, bytes, dict[str, Any]]]:
+    """``(line_number, raw_line, row)`` for filters that copy kept lines unchanged (byte for byte);
+    errors name file and line."""
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise DataError(path, lineno, "not valid JSON") from None
+            if not isinstance(row, dict):
+                raise DataError(path, lineno, f"expected a JSON object, got {type(row).__name__}")
+            yield lineno, (raw if raw.endswith(b"\n") else raw + b"\n"), row
+
+
 def read_jsonl(path: str | os.PathLike, **kwargs: Any) -> list[dict[str, Any]]:
     return [row for _, row in iter_jsonl(path, **kwargs)]
 

@@ -330,35 +330,24 @@ PROBLEM_FIELDS = ("query", "problem", "question", "instruction")
 
 def read_texts(path, text_field: str | None) -> tuple[list[str], list[bytes], list[int], str]:
     """Texts to embed, raw lines (copied unchanged to the output) and line numbers; errors name file:line."""
-    import json
-
-    from skymath_tasks.jsonl_io import DataError
+    from skymath_tasks.jsonl_io import DataError, iter_raw_rows
 
     texts: list[str] = []
     raws: list[bytes] = []
     linenos: list[int] = []
-    with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise DataError(path, lineno, "not valid JSON") from None
-            if not isinstance(row, dict):
-                raise DataError(path, lineno, f"expected a JSON object, got {type(row).__name__}")
+    for lineno, raw, row in iter_raw_rows(path):
+        if text_field is None:
+            text_field = next((f for f in PROBLEM_FIELDS if isinstance(row.get(f), str)), None)
             if text_field is None:
-                text_field = next((f for f in PROBLEM_FIELDS if isinstance(row.get(f), str)), None)
-                if text_field is None:
-                    raise DataError(path, lineno, f"no text field found (tried {', '.join(PROBLEM_FIELDS)}); pass --text-field")
-            value = row.get(text_field)
-            if value is None:
-                raise DataError(path, lineno, "missing", field=text_field)
-            if not isinstance(value, str):
-                raise DataError(path, lineno, f"expected str, got {type(value).__name__}", field=text_field)
-            texts.append(value)
-            raws.append(raw if raw.endswith(b"\n") else raw + b"\n")
-            linenos.append(lineno)
+                raise DataError(path, lineno, f"no text field found (tried {', '.join(PROBLEM_FIELDS)}); pass --text-field")
+        value = row.get(text_field)
+        if value is None:
+            raise DataError(path, lineno, "missing", field=text_field)
+        if not isinstance(value, str):
+            raise DataError(path, lineno, f"expected str, got {type(value).__name__}", field=text_field)
+        texts.append(value)
+        raws.append(raw)
+        linenos.append(lineno)
     return texts, raws, linenos, text_field or ""
 
 

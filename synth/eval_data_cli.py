@@ -13,7 +13,6 @@ See docs/robustness.md.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from skymath_tasks.data import file_sha256
 from skymath_tasks.jsonl_io import DataError, read_jsonl, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -44,14 +44,6 @@ BASE_FILES = (
     "chinese/mgsm_en.tsv",
     "distractors/cmath_distractor.jsonl",
 )
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _data_dir(value: str | None, *, what: str) -> Path:
@@ -148,14 +140,14 @@ def write_distractor_files(gsm8k_rows: list[dict[str, Any]], out_dir: Path, *, s
         name = DISTRACTOR_FILE.format(k=k)
         path = target / name
         n = write_jsonl(path, rows)
-        files[name] = {"k": k, "rows": n, "sha256": sha256_file(path)}
+        files[name] = {"k": k, "rows": n, "sha256": file_sha256(path)}
     manifest = {
         "generator": generator,
         "mode": mode,
         "seed": seed,
         "k_max": k_max,
         "source": {"file": GSM8K_TEST, "rows": len(gsm8k_rows),
-                   "sha256": sha256_file(source) if source else None},
+                   "sha256": file_sha256(source) if source else None},
         "files": files,
     }
     if mode == "llm":

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from skymath_tasks.jsonl_io import DataError, write_jsonl
+from skymath_tasks.jsonl_io import DataError, iter_raw_rows, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -63,21 +63,6 @@ class Verdict:
 # --------------------------------------------------------------------------------------------------
 # Rows
 # --------------------------------------------------------------------------------------------------
-
-
-def iter_raw_rows(path: str | os.PathLike) -> Iterator[tuple[int, bytes, dict[str, Any]]]:
-    """``(line_number, raw_line, row)``: raw lines are written unchanged; errors name file and line."""
-    with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise DataError(path, lineno, "not valid JSON") from None
-            if not isinstance(row, dict):
-                raise DataError(path, lineno, f"expected a JSON object, got {type(row).__name__}")
-            yield lineno, (raw if raw.endswith(b"\n") else raw + b"\n"), row
 
 
 def require_str(row: dict[str, Any], fld: str, path: str | os.PathLike, lineno: int) -> str:

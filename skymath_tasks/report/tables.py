@@ -19,19 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skymath_tasks.data import MATH_SUBJECTS
 from skymath_tasks.report.loader import ModelResults
 from skymath_tasks.report.reference import reference_table
 
 LEVELS = (1, 2, 3, 4, 5)
-SUBJECTS: dict[str, str] = {
-    "algebra": "Algebra",
-    "counting_and_probability": "Counting & Probability",
-    "geometry": "Geometry",
-    "intermediate_algebra": "Intermediate Algebra",
-    "number_theory": "Number Theory",
-    "prealgebra": "Prealgebra",
-    "precalculus": "Precalculus",
-}
+SUBJECTS = MATH_SUBJECTS  # task suffix -> the name in the paper's table 12
 DISTRACTOR_TASKS = {0: "skymath_gsm8k", **{k: f"skymath_gsm8k_distractor_{k}" for k in range(1, 6)}}
 MAIN_METRIC = "strict"
 
