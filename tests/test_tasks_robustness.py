@@ -289,3 +289,17 @@ def test_submission_pins_in_memory_distractors_by_the_hash_of_the_file_they_equa
     assert entry["sha256"] == file_sha256(written / "distractors" / "gsm8k_test_distractor_2.jsonl")
     report = verify_submission(path, data_dir=shared_data)
     assert not report.errors, report.errors
+
+
+def test_skymath_group_runs_every_task(shared_data, tmp_path, monkeypatch, task_manager) -> None:
+    root, _ = _data_dir_with_math_zh(tmp_path / "data", shared_data, per_subject=1)
+    os.symlink(shared_data / "math" / "math500_test.jsonl", root / "math" / "math500_test.jsonl")
+    monkeypatch.setenv("SKYMATH_DATA_DIR", str(root))
+    res = _evaluate(ReplayLM(lambda p: "The answer is 3"), ["skymath"], task_manager, limit=1)
+    leaves = {name for name in res["samples"]}
+    expected = {"skymath_gsm8k", "skymath_math500", "skymath_gsm8k_zh", "skymath_mgsm_zh"}
+    expected |= {f"skymath_math_{s}" for s in ("algebra", "geometry", "precalculus")}
+    expected |= {f"skymath_math_zh_{s}" for s in ("algebra", "geometry", "precalculus")}
+    expected |= {f"skymath_gsm8k_distractor_{k}" for k in range(1, 6)}
+    assert expected <= leaves
+    assert len(leaves) == 1 + 7 + 1 + 1 + 7 + 1 + 5
