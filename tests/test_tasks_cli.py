@@ -115,3 +115,38 @@ def test_hook_costs_nothing_for_processes_that_never_import_lm_eval() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "[]"
+
+
+def test_local_completions_backend_sends_the_papers_request_to_an_openai_server(tmp_path: Path) -> None:
+    """`--model local-completions` against a real HTTP server: the prompt arrives byte-identical, greedy,
+    with 2048 new tokens, and gold answers written by the "model" score 100%."""
+    from skymath_tasks.data import load_sample_problems
+    from skymath_tasks.prompts import build_prompt
+    from tests.helpers.openai_server import FakeOpenAIServer
+
+    gold = {build_prompt(r["question"]): r["gold"] for r in load_sample_problems()}
+
+    def respond(req: dict) -> str:
+        return f"Some steps.\nThe answer is {gold[req['prompt']]}"
+
+    with FakeOpenAIServer(respond) as srv:
+        out = tmp_path / "out"
+        proc = _run(
+            ["run", "--model", "local-completions",
+             "--model_args", f"model=served-model,base_url={srv.base_url}/completions,tokenizer_backend=none,"
+                             "tokenized_requests=False,num_concurrent=2,max_length=4096",
+             "--tasks", "skymath_demo", "--output_path", str(out), "--log_samples"],
+            cwd=tmp_path, env_extra={"OPENAI_API_KEY": "test"},
+        )
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        bodies = [r.body for r in srv.log if r.path == "/v1/completions"]
+    assert len(bodies) == len(gold)
+    for body in bodies:
+        req = json.loads(body) if isinstance(body, (str, bytes)) else body
+        assert req["prompt"] in gold
+        assert req["max_tokens"] == 2048
+        assert req.get("temperature", 0) == 0
+        assert set(req["stop"]) == {"Question:", "Question", "USER:", "USER", "ASSISTANT:", "ASSISTANT",
+                                    "Instruction:", "Instruction", "Response:", "Response"}
+    results = json.loads(sorted(out.rglob("results_*.json"))[-1].read_text())["results"]["skymath_demo"]
+    assert results["strict,none"] == 1.0 and results["metamath,none"] == 0.0  # no colon after the marker
