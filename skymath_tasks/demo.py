@@ -131,7 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from skymath_tasks.report.cli import main as report_main
 
-    report_main(["tables", str(out_dir / "lm_eval"), "--out", str(out_dir / "report")])
+    label = Path(args.model_dir).name if args.model_dir else "SmolLM2-135M-Instruct"
+    report_main(["tables", str(out_dir / "lm_eval"), "--out", str(out_dir / "report"),
+                 "--label", f"{out_dir / 'lm_eval'}={label}"])
     print(f"\nfinished in {time.monotonic() - start:.0f} s; per-sample outputs in {out_dir / 'lm_eval'}, "
           f"summary in {out_dir / 'summary.md'}, paper-layout tables in {out_dir / 'report'}")
     return 0

@@ -26,7 +26,8 @@ def test_demo_runs_the_real_model_through_lm_eval_and_reports(tmp_path: Path) ->
     summary = (out / "summary.md").read_text()
     assert len(re.findall(r"^\| \d+ \| ", summary, flags=re.M)) == 2  # one row per problem
     assert "strict=" in summary and "flexible=" in summary
-    assert (out / "report" / "report.md").is_file()
+    report = (out / "report" / "report.md").read_text()
+    assert "| ours | SmolLM2-135M-Instruct | skymath_demo | 2 |" in report  # the strict/metamath/flexible gap row
 
 
 def test_missing_demo_model_says_how_to_install_it(tmp_path: Path, monkeypatch, capsys) -> None:
