@@ -7,7 +7,7 @@ work": only Expr leaves whose normalised strings differ produce it. The in-proce
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Optional, Protocol
 
 from skymath_tasks.grader.numbers import Num
 from skymath_tasks.grader.parser import (
@@ -17,14 +17,12 @@ from skymath_tasks.grader.parser import (
 Verdict = Optional[bool]
 
 
-class Prover:
-    """Interface of the symbolic tier (implemented in :mod:`skymath_tasks.grader.symbolic`)."""
+class Prover(Protocol):
+    """Interface of the symbolic tier (implemented by :class:`skymath_tasks.grader.symbolic.SympyProver`)."""
 
-    def leaf(self, pred: str, gold: str) -> bool:  # pragma: no cover - interface
-        raise NotImplementedError
+    def leaf(self, pred: str, gold: str) -> bool: ...
 
-    def relation(self, p_lhs: str, p_rhs: str, g_lhs: str, g_rhs: str) -> bool:  # pragma: no cover
-        raise NotImplementedError
+    def relation(self, p_lhs: str, p_rhs: str, g_lhs: str, g_rhs: str) -> bool: ...
 
 
 def _latex_of(node) -> str | None:
