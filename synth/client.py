@@ -96,6 +96,21 @@ class ClientConfig:
             raise ValueError(f"{path}: expected a mapping{' under ' + repr(key) if key else ''}")
         return cls.from_dict(data, where=f"{path}{':' + key if key else ''}")
 
+    @classmethod
+    def from_cli(cls, args: Any) -> "ClientConfig":
+        """The config the ``skymath-synth`` subcommands build from their endpoint options: ``--client-config``
+        (+ ``--client-key``) as the base, then whichever overrides the subcommand has and the user gave."""
+        path = getattr(args, "client_config", None)
+        cfg = cls.from_yaml(path, getattr(args, "client_key", None)) if path else cls()
+        for option in ("base_url", "model", "api_key_env", "max_concurrency", "requests_per_minute"):
+            value = getattr(args, option, None)
+            if value:
+                setattr(cfg, option, value)
+        if getattr(args, "temperature", None) is not None:
+            cfg.temperature = args.temperature
+        cfg.validate()
+        return cfg
+
     def validate(self, where: str = "client config") -> None:
         if self.max_concurrency < 1:
             raise ValueError(f"{where}: max_concurrency must be >= 1")

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from skymath_tasks.jsonl_io import DataError
+from skymath_tasks.jsonl_io import DataError, iter_jsonl
 
 try:  # optional: ~3x faster parsing; the standard library decides whenever orjson refuses a line
     import orjson as _orjson
@@ -276,31 +276,22 @@ class NgramIndex:
         if not path.exists():
             raise FileNotFoundError(f"benchmark {spec.name!r}: {path} not found")
         count = 0
-        with open(path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
+        for lineno, row in iter_jsonl(path):
+            item_id = str(row[spec.id_field]) if spec.id_field and spec.id_field in row else str(lineno)
+            for fname in (spec.problem_field, *spec.extra_fields):
+                value = row.get(fname)
+                if value is None:
+                    if fname == spec.problem_field:
+                        raise DataError(path, lineno, "missing", field=fname)
                     continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(path, lineno, f"not valid JSON ({exc.msg})") from None
-                if not isinstance(row, dict):
-                    raise DataError(path, lineno, "expected a JSON object")
-                item_id = str(row[spec.id_field]) if spec.id_field and spec.id_field in row else str(lineno)
-                for fname in (spec.problem_field, *spec.extra_fields):
-                    value = row.get(fname)
-                    if value is None:
-                        if fname == spec.problem_field:
-                            raise DataError(path, lineno, "missing", field=fname)
-                        continue
-                    if not isinstance(value, str):
-                        raise DataError(path, lineno, f"expected str, got {type(value).__name__}", field=fname)
-                    toks = tokenize(value, self.normalization)
-                    seg = len(self.segments)
-                    self.segments.append(_Segment(b, item_id, fname, toks))
-                    if fname == spec.problem_field and toks:
-                        self.exact.setdefault(" ".join(toks), []).append(seg)
-                count += 1
+                if not isinstance(value, str):
+                    raise DataError(path, lineno, f"expected str, got {type(value).__name__}", field=fname)
+                toks = tokenize(value, self.normalization)
+                seg = len(self.segments)
+                self.segments.append(_Segment(b, item_id, fname, toks))
+                if fname == spec.problem_field and toks:
+                    self.exact.setdefault(" ".join(toks), []).append(seg)
+            count += 1
         self.items_per_bench.append(count)
 
     def _build(self) -> None:

@@ -94,21 +94,7 @@ def endpoint_configured(args: argparse.Namespace) -> bool:
 def _client(args: argparse.Namespace):
     from synth.client import ChatClient, ClientConfig
 
-    cfg = ClientConfig.from_yaml(args.client_config, args.client_key) if args.client_config else ClientConfig()
-    if args.base_url:
-        cfg.base_url = args.base_url
-    if args.model:
-        cfg.model = args.model
-    if args.api_key_env:
-        cfg.api_key_env = args.api_key_env
-    if args.temperature is not None:
-        cfg.temperature = args.temperature
-    if args.max_concurrency:
-        cfg.max_concurrency = args.max_concurrency
-    if args.requests_per_minute:
-        cfg.requests_per_minute = args.requests_per_minute
-    cfg.validate()
-    return ChatClient(cfg)
+    return ChatClient(ClientConfig.from_cli(args))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -36,15 +36,7 @@ def _client_args(p: argparse.ArgumentParser) -> None:
 def _client_config(args: argparse.Namespace):
     from synth.client import ClientConfig
 
-    cfg = ClientConfig.from_yaml(args.client_config, args.client_key) if args.client_config else ClientConfig()
-    if args.base_url:
-        cfg.base_url = args.base_url
-    if args.model:
-        cfg.model = args.model
-    if args.max_concurrency:
-        cfg.max_concurrency = args.max_concurrency
-    cfg.validate()
-    return cfg
+    return ClientConfig.from_cli(args)
 
 
 def _guard(func):
