@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Literal
 
 from skymath_tasks.extract import Mode, Task, extract_answer
-from skymath_tasks.grader import DEFAULT_CONFIG, GraderConfig, equivalent, equivalent_many
+from skymath_tasks.grader import DEFAULT_CONFIG, GraderConfig, equivalent_many
 from skymath_tasks.metamath import is_equiv, metamath_correct
 
 GradeMode = Literal["strict", "flexible", "metamath"]
@@ -39,12 +39,6 @@ class Grade:
         return asdict(self)
 
 
-def answers_equivalent(pred: str, gold: str, task: Task, cfg: GraderConfig = DEFAULT_CONFIG) -> tuple[bool, str]:
-    """(equal, tier) for two final answers. Exact: numbers compare as rationals, no float tolerance."""
-    v = equivalent(pred, gold, task, cfg)
-    return v.equal, v.tier
-
-
 def _check(task: str, mode: str) -> None:
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
@@ -53,18 +47,26 @@ def _check(task: str, mode: str) -> None:
 
 
 def grade(response: str, gold: str, *, task: Task = "math", mode: GradeMode = "strict",
-          config: GraderConfig = DEFAULT_CONFIG) -> Grade:
-    """Grade one response against the final answer ``gold``."""
-    return grade_many([response], [gold], task=task, mode=mode, config=config)[0]
+          config: GraderConfig = DEFAULT_CONFIG, question: str | None = None) -> Grade:
+    """Grade one response against the final answer ``gold``.
+
+    ``question`` is the problem text (optional): a noun it uses may follow the number as a unit
+    ("12 apples" for 12 when the problem is about apples), and a unit it asks for ("how many hours")
+    may not be swapped for another of the same kind. Without it only real units are accepted.
+    """
+    return grade_many([response], [gold], task=task, mode=mode, config=config,
+                      questions=None if question is None else [question])[0]
 
 
 def grade_many(responses: Iterable[str], golds: Iterable[str], *, task: Task = "math",
-               mode: GradeMode = "strict", config: GraderConfig = DEFAULT_CONFIG) -> list[Grade]:
+               mode: GradeMode = "strict", config: GraderConfig = DEFAULT_CONFIG,
+               questions: Iterable[str | None] | None = None) -> list[Grade]:
     """Grade a batch; items that need the symbolic tier share the worker pool (``config.workers``)."""
     _check(task, mode)
     responses, golds = list(responses), list(golds)
-    if len(responses) != len(golds):
-        raise ValueError(f"{len(responses)} responses but {len(golds)} gold answers")
+    qs = list(questions) if questions is not None else [None] * len(responses)
+    if len(responses) != len(golds) or len(qs) != len(responses):
+        raise ValueError(f"{len(responses)} responses, {len(golds)} gold answers, {len(qs)} questions")
     if mode == "metamath":
         out = []
         for response, gold in zip(responses, golds):
@@ -74,22 +76,23 @@ def grade_many(responses: Iterable[str], golds: Iterable[str], *, task: Task = "
     grades: list[Grade | None] = [None] * len(responses)
     todo: list[tuple[int, str]] = []
     for i, response in enumerate(responses):
-        extracted = extract_answer(response, task=task, mode=mode)
+        extracted = extract_answer(response, task=task, mode=mode, max_chars=config.max_answer_chars)
         if extracted is None:
             grades[i] = Grade(False, None, "no_answer", "no final answer found")
         else:
             todo.append((i, extracted))
-    verdicts = equivalent_many([(ext, str(golds[i])) for i, ext in todo], task, config)
+    verdicts = equivalent_many([(ext, str(golds[i])) for i, ext in todo], task, config, [qs[i] for i, _ in todo])
     for (i, ext), v in zip(todo, verdicts):
         grades[i] = Grade(v.equal, ext, v.tier, v.reason)
     return [g for g in grades if g is not None]
 
 
-def score(response: str, gold: str, *, task: Task = "math", mode: Mode = "strict") -> bool:
+def score(response: str, gold: str, *, task: Task = "math", mode: Mode = "strict",
+          question: str | None = None) -> bool:
     """Is ``response`` correct for final answer ``gold``? ``mode``: "strict" (marker required) or "flexible"."""
     if mode not in ("strict", "flexible"):
         raise ValueError(f"mode must be 'strict' or 'flexible', got {mode!r}")
-    return grade(response, gold, task=task, mode=mode).correct
+    return grade(response, gold, task=task, mode=mode, question=question).correct
 
 
-__all__ = ["Grade", "GraderConfig", "grade", "grade_many", "score", "answers_equivalent", "is_equiv"]
+__all__ = ["Grade", "GraderConfig", "grade", "grade_many", "score", "is_equiv"]

@@ -15,7 +15,7 @@ EQUAL = [
     ("24\\%", "0.24"), ("0.24", "24\\%"), ("24", "24\\%"), ("1,000", "1000"), ("10{,}000", "10000"),
     ("10\\,000", "10000"), ("\\$18.90", "18.9"), ("18.0", "18"), ("5\\text{ cm}", "5"), ("5 inches", "5\\text{ in.}"),
     ("45^\\circ", "45"), ("45 degrees", "45^{\\circ}"), ("\\frac{3}{4}", "0.75"), ("3/4", "\\dfrac34"),
-    ("2\\frac{1}{4}", "\\frac94"), ("8.\\overline{3}", "\\frac{25}{3}"), ("500\\%", "5"), ("-\\frac{1}{16}", "\\frac{-1}{16}"),
+    ("2\\frac{1}{4}", "\\frac94"), ("8.\\overline{3}", "\\frac{25}{3}"), ("-\\frac{1}{16}", "\\frac{-1}{16}"),
     ("1.5\\times 10^{3}", "1500"), ("15000", "\\$15,\\!000"), ("$\\boxed{\\$15,\\!000}$.", "\\$15,\\!000"),
     ("12 \\pmod{13}", "12"), ("12 \\pmod {13}", "12"), ("12 (\\text{mod } 13)", "12"),
     # tier 3: structure
@@ -33,7 +33,7 @@ EQUAL = [
 ]
 
 NOT_EQUAL = [
-    ("500", "5"), ("5", "500"), ("0.05", "5"), ("0.24", "24"), ("2400", "24\\%"), ("0.333", "\\frac{1}{3}"),
+    ("500", "5"), ("500\\%", "5"), ("2400\\%", "24"), ("5", "500"), ("0.05", "5"), ("0.24", "24"), ("2400", "24\\%"), ("0.333", "\\frac{1}{3}"),
     ("0.3333333333", "\\frac13"), ("18.5", "18"), ("1,450,000", "1450"), ("1.000", "1000"),
     ("440\\text{ cm}^3", "440\\text{ cm}^2"), ("4210_{8}", "4210_{7}"), ("(2,1)", "(1,2)"), ("x<3", "(-\\infty,3]"),
     ("[-2,3]", "[-2,3)"), ("(5,\\infty)", "[5,\\infty)"), ("3", "3, 5"), ("3, 5, 7", "3, 5"), ("42 or 43", "42"),
@@ -78,10 +78,13 @@ def test_exact_rationals_not_floats() -> None:
 
 
 def test_gsm8k_never_goes_symbolic() -> None:
-    v = equivalent("9 \\cdot 2", "18", "gsm8k")
+    v = equivalent("\\sqrt{324}", "18", "gsm8k")
     assert not v.equal and v.tier == "structure"
+    v = equivalent("9 \\cdot 2", "18", "gsm8k")  # plain arithmetic is exact and decided in-process
+    assert v.equal and v.tier == "number"
     assert equivalent("\\$1,450,000", "1450000", "gsm8k").equal
-    assert equivalent("18 eggs", "18", "gsm8k").equal
+    assert equivalent("18 eggs", "18", "gsm8k", question="How many eggs does she sell?").equal
+    assert not equivalent("18 eggs", "18", "gsm8k").equal  # without the question "eggs" is an unknown word
 
 
 def test_symbolic_disabled_marks_undecided_wrong() -> None:

@@ -7,6 +7,6 @@ inside killable worker processes (:mod:`.pool`, :mod:`.worker`). See docs/grader
 """
 
 from skymath_tasks.grader.config import DEFAULT_CONFIG, GraderConfig
-from skymath_tasks.grader.engine import Verdict, clear_cache, equivalent, equivalent_many
+from skymath_tasks.grader.engine import Equivalence, clear_cache, equivalent, equivalent_many
 
-__all__ = ["GraderConfig", "DEFAULT_CONFIG", "Verdict", "equivalent", "equivalent_many", "clear_cache"]
+__all__ = ["GraderConfig", "DEFAULT_CONFIG", "Equivalence", "equivalent", "equivalent_many", "clear_cache"]

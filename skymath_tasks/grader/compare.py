@@ -14,7 +14,8 @@ from skymath_tasks.grader.parser import (
     UNORDERED, Choice, Empty, Eq, Expr, Interval, Matrix, Seq, Text,
 )
 
-Verdict = Optional[bool]
+#: True / False / None (None: undecided without the symbolic tier)
+Tri = Optional[bool]
 
 
 class Prover(Protocol):
@@ -35,7 +36,7 @@ def _latex_of(node) -> str | None:
     return None
 
 
-def _all(verdicts) -> Verdict:
+def _all(verdicts) -> Tri:
     undecided = False
     for v in verdicts:
         if v is False:
@@ -45,7 +46,7 @@ def _all(verdicts) -> Verdict:
     return None if undecided else True
 
 
-def compare(p, g, prover: Prover | None = None) -> Verdict:
+def compare(p, g, prover: Prover | None = None) -> Tri:
     if isinstance(p, Empty) or isinstance(g, Empty):
         return False
     # equations / assignments
@@ -80,12 +81,31 @@ def compare(p, g, prover: Prover | None = None) -> Verdict:
         return False
     if isinstance(p, Expr) and isinstance(g, Expr) and p.key == g.key:
         return True
+    if (isinstance(p, Expr) and p.words) or (isinstance(g, Expr) and g.words):
+        return False  # a plain word is no mathematics: only an identical spelling equals it
     if prover is None:
         return None
     return prover.leaf(lp, lg)
 
 
-def _compare_eq(p, g, prover) -> Verdict:
+def _chain_holds(n, prover) -> Tri:
+    """Every side of an equation chain that has a value equals its final side (``2+2=5`` fails)."""
+    if not isinstance(n, Eq) or not n.checks:
+        return True
+    return _all(compare(c, n.value, prover) for c in n.checks)
+
+
+def _compare_eq(p, g, prover) -> Tri:
+    chains = _all([_chain_holds(p, prover), _chain_holds(g, prover)])
+    if chains is False:
+        return False
+    v = _compare_eq_values(p, g, prover)
+    return _all([chains, v])
+
+
+def _compare_eq_values(p, g, prover) -> Tri:
+    if isinstance(p, Eq) and p.relation and not (isinstance(g, Eq) and g.relation):
+        return False  # "x+1=5" states x = 4, not the value 5: an equation is no value
     if isinstance(g, Eq) and g.relation:
         # a genuine equation (a line, a plane, a circle): the prediction must be an equation too
         if not (isinstance(p, Eq) and (p.relation or p.var is not None)):
@@ -141,7 +161,7 @@ def _point_from_assignments(p: Seq) -> Seq | None:
     return Seq("tuple", tuple(it.value for it in p.items))
 
 
-def _compare_seq(p: Seq, g: Seq, prover) -> Verdict:
+def _compare_seq(p: Seq, g: Seq, prover) -> Tri:
     if g.kind == "tuple" and p.kind == "list":
         point = _point_from_assignments(p)
         if point is not None:

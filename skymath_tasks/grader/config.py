@@ -14,6 +14,10 @@ def _env_float(name: str, default: float) -> float:
         return default
 
 
+#: Default longest final answer, in characters: a longer "answer" is a runaway generation, graded wrong.
+MAX_ANSWER_CHARS = 1000
+
+
 @dataclass(frozen=True)
 class GraderConfig:
     """Caps that bound every grading call.
@@ -24,7 +28,7 @@ class GraderConfig:
     """
 
     #: Extracted answers longer than this are runaway generations: graded wrong without parsing.
-    max_answer_chars: int = 1000
+    max_answer_chars: int = MAX_ANSWER_CHARS
     #: Longest answer (either side) that may reach the symbolic tier.
     max_symbolic_chars: int = 400
     #: Deepest nesting of {}, (), [] allowed before the symbolic tier.

@@ -30,11 +30,13 @@ class Case:
     category: str = ""
     formatted: bool = True
     subject: str = ""
+    #: the problem text, when the answer names one of its nouns ("3 apples")
+    question: str | None = None
 
 
 def load_labelled(path: str | Path) -> list[Case]:
     fields = ("id", "task", "gold", "response", "label", "category", "formatted", "subject")
-    return [Case(**{k: row[k] for k in fields}) for _, row in iter_jsonl(
+    return [Case(**{k: row[k] for k in fields}, question=row.get("question")) for _, row in iter_jsonl(
         path, required=fields, types={"label": bool, "formatted": bool, "gold": str, "response": str})]
 
 
@@ -105,7 +107,8 @@ def skymath_judge(mode: str, **kwargs) -> Callable[[list[Case]], list[bool]]:
         for task in ("math", "gsm8k"):
             idx = [i for i, c in enumerate(cases) if c.task == task]
             grades = grade_many([cases[i].response for i in idx], [cases[i].gold for i in idx],
-                                task=task, mode=mode, **kwargs)  # type: ignore[arg-type]
+                                task=task, mode=mode, questions=[cases[i].question for i in idx],
+                                **kwargs)  # type: ignore[arg-type]
             for i, g in zip(idx, grades):
                 out[i] = g.correct
         return out

@@ -16,6 +16,8 @@ _TRIG = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)(?![a-zA-Z])")
 _CHOOSE = re.compile(r"^\{?\s*(\w+)\s*\\choose\s*(\w+)\s*\}?$")
 _TEXT_CMDS = re.compile(r"\\(?:mbox|mathrm|textrm|textbf|mathbf|textit|mathit|texttt|textnormal|operatorname\*?|emph|textsf|mathsf)\s*\{")
 _FRAC_CMDS = re.compile(r"\\[dtc]frac(?![a-zA-Z])")
+_THIN_THOUSANDS = re.compile(r"(?<=\d),\\!\s*(?=\d{3}(?!\d))")
+_EMPTYSET = re.compile(r"\\varnothing(?![a-zA-Z])|∅|\\emptyset(?![a-zA-Z])")
 _PAREN_MATH = re.compile(r"^\\[(\[](.*)\\[)\]]$", re.S)
 _UNICODE = {
     "−": "-", "–": "-", "—": "-", "×": "\\times ", "·": "\\cdot ", "÷": "\\div ", "≤": "\\le ",
@@ -55,7 +57,9 @@ def clean(s: str) -> str:
             s = s[:-1].rstrip()
         if s == before:
             break
+    s = _THIN_THOUSANDS.sub(",", s)  # "11,\\! 111,\\! 100": the separator, then a stray space
     s = s.replace("\\!", "")  # negative thin space, as in 15,\\!000
+    s = _EMPTYSET.sub("\\\\emptyset", s)
     s = _SPACING.sub(" ", s)
     s = _LEFT_RIGHT.sub("", s)
     s = _FRAC_CMDS.sub("\\\\frac", s)
@@ -124,16 +128,23 @@ def matching_close(s: str, i: int) -> int:
     return -1
 
 
-def brace_close(s: str, i: int) -> int:
-    """Index of the ``}`` closing the ``{`` at ``s[i]`` (braces only), or -1."""
+def matching_brace(s: str, i: int) -> int:
+    """Index of the ``}`` closing the ``{`` at ``s[i]``, braces only (escaped ``\\{``/``\\}`` skipped),
+    or -1 when it is never closed."""
     depth = 0
-    for j in range(i, len(s)):
-        if s[j] == "{" and (j == 0 or s[j - 1] != "\\"):
+    j = i
+    while j < len(s):
+        ch = s[j]
+        if ch == "\\":
+            j += 2
+            continue
+        if ch == "{":
             depth += 1
-        elif s[j] == "}" and (j == 0 or s[j - 1] != "\\"):
+        elif ch == "}":
             depth -= 1
             if depth == 0:
                 return j
+        j += 1
     return -1
 
 

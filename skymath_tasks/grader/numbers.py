@@ -1,12 +1,15 @@
 """Tier 2: numbers as exact rationals (``fractions.Fraction``), never floats.
 
 Accepted spellings: thousands separators (``1,000``, ``10{,}000``, ``10\\,000``), currency (``\\$5``),
-trailing zeros (``18.00``), decimals, ``\\frac{a}{b}``, ``a/b``, mixed numbers (``2\\frac{1}{2}``),
-``a \\times 10^{k}``, percent (``24\\%``), degrees, and units after the number (``5 \\text{ cm}``,
-``18 dollars``). Anything else is not a number for this tier (the structural or symbolic tier decides).
+trailing zeros (``18.00``), decimals, ``\\frac{a}{b}``, ``a/b``, mixed numbers (``2\\frac{1}{2}``,
+``1 1/2``), ``a \\times 10^{k}``, plain rational arithmetic (``2^{10}``, ``3\\cdot 4``), percent
+(``24\\%``), degrees, and after the number: units and nouns of the question (``5 \\text{ cm}``,
+``18 dollars``, ``12 apples``) and exact value words (``2 dozen`` = 24, ``4 fifths`` = 4/5); see
+:mod:`.units`. Any other word after a number makes the text no number (and the answer wrong).
 
-Percent is a flag, not a division: ``24\\%`` equals ``24`` and ``0.24``, and nothing else; numbers
-without a percent sign are never compared up to a factor of 100.
+Percent is a flag with one reading: ``x\\%`` equals ``x`` and, when ``|x| <= 100``, ``x/100``
+(``24\\%`` meets 24 and 0.24; ``2400\\%`` never meets 24); numbers without a percent sign are never
+compared up to a factor of 100.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
+from skymath_tasks.grader.arith import evaluate
 from skymath_tasks.grader.normalize import clean
+from skymath_tasks.grader.units import NO_CONTEXT, Context, conflicts_with_question, read_unit, value_word
 
 _INT_SEP = r"\d{1,3}(?:(?:,|\{,\}| )\d{3})+"
 _DEC = rf"(?:{_INT_SEP}|\d+)(?:\.\d*)?|\.\d+"
@@ -27,24 +32,19 @@ _RE_SLASH = re.compile(rf"^({_DEC})\s*/\s*({_DEC})$")
 _RE_MIXED = re.compile(r"^(\d+)\s*\\frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}$")
 _RE_SCI = re.compile(rf"^({_DEC})\s*(?:\\times|\\cdot|\*)\s*10\s*\^\s*(?:\{{\s*([+-]?\d{{1,3}})\s*\}}|([+-]?\d))$")
 _RE_REPEAT = re.compile(r"^(\d*)\.(\d*)\\overline\s*\{\s*(\d{1,12})\s*\}$")
+_RE_MIXED_SLASH = re.compile(r"^(\d+)\s+(\d+)\s*/\s*(\d+)$")
+_DIGIT_SPACE_DIGIT = re.compile(r"\d\s+\d")
 _RE_POW10 = re.compile(r"^10\s*\^\s*(?:\{\s*([+-]?\d{1,3})\s*\}|(\d))$")
 
-#: Words that change a number's value: never strip them as units.
-_MAGNITUDE = {
-    "hundred", "hundreds", "thousand", "thousands", "million", "millions", "billion", "billions",
-    "trillion", "trillions", "dozen", "dozens", "half", "halves", "quarter", "quarters", "third",
-    "thirds", "times", "and", "or", "to", "pi", "i", "e", "percent", "percents", "cent",
-    "sqrt", "root", "squared", "cubed", "plus", "minus", "over", "divided", "k", "m", "b", "x", "y",
-    # words that qualify or negate the number: "5 or more", "5 is wrong", "about 5"
-    "not", "no", "never", "except", "less", "more", "least", "most", "than", "approximately", "approx",
-    "about", "roughly", "nearly", "almost", "around", "under", "above", "below", "maybe", "possibly",
-    "is", "are", "was", "wrong", "incorrect", "false", "true", "if", "unless", "or", "either", "neither",
-    "nor", "but", "only", "some", "many", "few", "several", "negative", "positive", "ish",
-}
-_UNIT_TEXT = re.compile(r"\s*\\text\s*\{\s*([A-Za-z][A-Za-z .'/-]*?)\s*\}\s*(?:\^\s*\{?\s*[23]\s*\}?)?$")
-_UNIT_WORD = re.compile(r"\s+([A-Za-z]{2,}\.?)(?:\^\s*\{?\s*[23]\s*\}?)?$")
 _PERCENT = re.compile(r"\s*(?:\\%|%|\\text\{\s*\\?%\s*\}|\s+percent|\\text\{\s*percent\s*\})$")
 _CURRENCY = re.compile(r"\\\$|\$|\\text\{\s*\\?\$\s*\}|^USD\s*|\\pounds|£|€|¥")
+#: A run of words / ``\text{...}`` groups / per-slashes / squares at the end of an answer, not starting
+#: inside a LaTeX command name (``5\pi`` has no suffix "pi").
+_SUFFIX = re.compile(
+    r"(?<![\\A-Za-z])(?:\s*(?:\\text\s*\{[^{}]*\}|[A-Za-z]+\.?|/(?=\s*[A-Za-z\\]))(?:\s*\^\s*\{?\s*[23]\s*\}?)?)+\s*$")
+_TEXT_GROUP = re.compile(r"\\text\s*\{([^{}]*)\}")
+_GLUED_OK = {"cm", "mm", "km", "kg", "mg", "ml", "mL", "ft", "yd", "mi", "hr", "lb", "oz", "lbs", "hrs",
+             "min", "sec", "mph", "kph"}
 
 
 @dataclass(frozen=True)
@@ -53,50 +53,64 @@ class Num:
 
     value: Fraction
     percent: bool = False
-    #: normalised unit written after the number ("cm^2"), "" if none
+    #: normalised unit written after the number ("square centimeter", "kilometer/hour"), "" if none
     unit: str = ""
 
     def equals(self, other: "Num") -> bool:
+        """Exact equality. Percent has one reading: ``x\\%`` equals ``x`` (the answer asked in percent)
+        and ``x/100`` (the answer as a fraction) when ``|x| <= 100``, so ``24\\%`` meets 24 and 0.24
+        but ``2400\\%`` never meets 24."""
         if self.unit and other.unit and self.unit != other.unit:
             return False  # "440 cm^2" is not "440 cm^3"; a missing unit is tolerated
         if self.percent == other.percent:
             return self.value == other.value
         p, q = (self, other) if self.percent else (other, self)
-        return q.value == p.value or q.value == p.value / 100
+        return q.value == p.value or (abs(p.value) <= 100 and q.value == p.value / 100)
 
 
-def strip_units(t: str) -> tuple[str, str]:
-    """(text without trailing unit words/``\\text{unit}``, the normalised unit removed or "")."""
-    removed = ""
-    for _ in range(4):
-        m = _UNIT_TEXT.search(t) or _UNIT_WORD.search(t)
-        if not m or m.start() == 0:
-            break
-        words = re.findall(r"[A-Za-z]+", m.group(1).lower())
-        if not words or any(w in _MAGNITUDE for w in words):
-            break
-        unit = _canonical_unit(re.sub(r"[\s{}.\\]|text", "", m.group(0)).lower())
-        removed = unit + (" " + removed if removed else "")
-        t = t[: m.start()].rstrip()
-    return t, removed
+@dataclass(frozen=True)
+class Suffix:
+    """What followed the number: the exact factor of a value word and the canonical unit."""
+
+    factor: Fraction
+    unit: str
 
 
-_UNIT_SYNONYMS = {
-    "in": "inch", "inches": "inch", "ft": "foot", "feet": "foot", "foots": "foot", "m": "meter",
-    "meters": "meter", "metres": "meter", "metre": "meter", "cm": "centimeter", "centimeters": "centimeter",
-    "mm": "millimeter", "km": "kilometer", "kilometers": "kilometer", "mi": "mile", "miles": "mile",
-    "hr": "hour", "hrs": "hour", "hours": "hour", "h": "hour", "min": "minute", "mins": "minute",
-    "minutes": "minute", "sec": "second", "secs": "second", "s": "second", "seconds": "second",
-    "dollars": "dollar", "units": "unit", "sq": "square", "yd": "yard", "yards": "yard",
-    "degrees": "degree", "deg": "degree", "cents": "cent", "days": "day", "years": "year",
-}
+def read_suffix(text: str, ctx: Context = NO_CONTEXT, *, glued: bool = False) -> Suffix | None:
+    """Read the words after a number, or None when they are anything but units/nouns/value words.
+
+    ``text`` is the suffix (``" dozen eggs"``, ``"\\text{ cm}^2"``). The first word may be a value word
+    (``dozen``, ``million``, ``fifths``); the rest must read as one unit phrase (:mod:`.units`).
+    """
+    in_text = "\\text" in text
+    plain = _TEXT_GROUP.sub(lambda m: " " + m.group(1) + " ", text).strip()
+    if glued and plain in _GLUED_OK:
+        in_text = True
+    words = plain.split()
+    factor = Fraction(1)
+    if words:
+        f = value_word(words[0].rstrip("."))
+        if f is not None:
+            factor = f
+            plain = plain[len(words[0]):].strip()
+    if not plain:
+        return Suffix(factor, "")
+    unit = read_unit(plain, ctx, in_text=in_text)
+    if unit is None or conflicts_with_question(unit, ctx):
+        return None
+    return Suffix(factor, unit)
 
 
-def _canonical_unit(u: str) -> str:
-    """'inches^2' -> 'inch^2', 'sq. ft' -> 'squarefoot': spelling variants of one unit compare equal."""
-    base, caret, exp = u.partition("^")
-    words = re.findall(r"[a-z]+", base)
-    return "".join(_UNIT_SYNONYMS.get(w, w) for w in words) + (caret + exp if caret else "")
+def strip_units(t: str, ctx: Context = NO_CONTEXT) -> tuple[str, str]:
+    """(text without a trailing unit phrase, the canonical unit or ""). Only units and nouns of the
+    question are removed; value words and anything else stay (so the text is no plain number)."""
+    m = _SUFFIX.search(t)
+    if not m or m.start() == 0:
+        return t, ""
+    suffix = read_suffix(m.group(0), ctx, glued=not t[m.start()].isspace())
+    if suffix is None or suffix.factor != 1 or not suffix.unit:
+        return t, ""
+    return t[: m.start()].rstrip(), suffix.unit
 
 
 def _dec(s: str) -> Fraction:
@@ -106,21 +120,31 @@ def _dec(s: str) -> Fraction:
     return Fraction(s)
 
 
-def parse_number(text: str, *, cleaned: bool = False) -> Num | None:
+def parse_number(text: str, *, cleaned: bool = False, ctx: Context = NO_CONTEXT) -> Num | None:
     """The exact value of ``text`` if it is a plain number in one of the accepted spellings."""
     t = text if cleaned else clean(text)
     if not t or len(t) > 200:
         return None
     t = _CURRENCY.sub("", t).strip()
-    t, unit = strip_units(t)
     percent = False
-    m = _PERCENT.search(t)
-    if m:
-        percent = True
-        t = t[: m.start()].strip()
+    factor = Fraction(1)
+    unit = ""
+    for _ in range(2):  # "24\%", "5 \text{ cm}", "\$1.2 million", "50\% \text{ off}"
+        m = _PERCENT.search(t)
+        if m and not percent:
+            percent = True
+            t = t[: m.start()].strip()
+            continue
+        m = _SUFFIX.search(t)
+        if m and m.start() > 0 and factor == 1 and not unit:
+            suffix = read_suffix(m.group(0), ctx, glued=not t[m.start()].isspace())
+            if suffix is None:
+                return None  # a word that is no unit, no noun of the question, no exact value word
+            factor, unit = suffix.factor, suffix.unit
+            t = t[: m.start()].strip()
+            continue
+        break
     t = _CURRENCY.sub("", t).strip()
-    t, unit2 = strip_units(t)
-    unit = unit or unit2
     if t.startswith("{") and t.endswith("}") and t.count("{") == 1:
         t = t[1:-1].strip()
     sign = 1
@@ -134,7 +158,7 @@ def parse_number(text: str, *, cleaned: bool = False) -> Num | None:
     value = _unsigned(t)
     if value is None:
         return None
-    return Num(sign * value, percent, unit)
+    return Num(sign * value * factor, percent, unit)
 
 
 def _unsigned(t: str) -> Fraction | None:
@@ -170,4 +194,12 @@ def _unsigned(t: str) -> Fraction | None:
     m = _RE_POW10.match(t)
     if m:
         return Fraction(10) ** int(m.group(1) or m.group(2))
-    return None
+    m = _RE_MIXED_SLASH.match(t)
+    if m:  # 1 1/2
+        whole, num, den = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        if 0 < num < den:
+            return whole + Fraction(num, den)
+        return None
+    if _DIGIT_SPACE_DIGIT.search(t):
+        return None  # "2 3" is no arithmetic
+    return evaluate(t)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from skymath_tasks.grader.normalize import clean, leaf_key, matching_close, split_top, unwrap_command
 from skymath_tasks.grader.numbers import Num, parse_number, strip_units
+from skymath_tasks.grader.units import NO_CONTEXT, Context
 
 
 class ParseLimit(Exception):
@@ -20,8 +21,13 @@ class ParseLimit(Exception):
 
 @dataclass(frozen=True)
 class Expr:
+    """An expression leaf kept as LaTeX; ``key`` is its normalised spelling. ``words`` marks a leaf
+    that holds a plain word (``5 invalid``, ``about 5``): only an identical spelling may equal it,
+    never a proof (a word is no math)."""
+
     latex: str
     key: str = ""
+    words: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,14 +64,22 @@ class Matrix:
 
 @dataclass(frozen=True)
 class Eq:
-    """``var = value`` (var a single symbol, or None for a chain like ``\\frac{2401}{100}=24.01``),
-    or a genuine equation (``relation=True``, e.g. ``x^2+y^2=25``) kept as lhs/rhs."""
+    """``label = value`` or an equation.
+
+    * ``var``: the label's key when the left side names the quantity (``x``, ``f(2)``, ``|AB|``,
+      ``(p,q)``, ``V_1:V_2``, ``x \\in``), else None (a chain of values like ``\\frac{10}{2}=5``).
+    * ``value``: the final side, the answer.
+    * ``checks``: every other side that has a value; each must equal ``value`` exactly, or the
+      answer is wrong (``2+2=5``, ``x=4=5``).
+    * ``relation``: a genuine equation (``x^2+y^2=25``, a line, a plane) kept as ``lhs``/``rhs``.
+    """
 
     var: str | None
     value: object
     lhs: str = ""
     rhs: str = ""
     relation: bool = False
+    checks: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -87,8 +101,11 @@ _MATRIX = re.compile(r"^\\begin\{([pbvBV]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\en
 _QUOTES = re.compile(r"^[\"'`“”‘’]+(.*?)[\"'`“”‘’]+$")
 
 
-def parse(text: str, *, max_items: int = 64, _depth: int = 0) -> Node:
-    """Typed tree of an answer. Raises :class:`ParseLimit` if a cap is exceeded."""
+def parse(text: str, *, max_items: int = 64, ctx: Context = NO_CONTEXT, _depth: int = 0) -> Node:
+    """Typed tree of an answer. Raises :class:`ParseLimit` if a cap is exceeded.
+
+    ``ctx`` carries what the question says (its nouns may follow a number as units).
+    """
     if _depth > 12:
         raise ParseLimit("structure nested too deeply")
     s = clean(text)
@@ -96,14 +113,17 @@ def parse(text: str, *, max_items: int = 64, _depth: int = 0) -> Node:
     if m:
         s = m.group(1).strip()
     inner = unwrap_command(s, ("\\text",))
-    if inner is not None and (inner.strip().startswith("(") or "," in inner or _WORDS.match(inner.strip())):
+    if inner is not None:
         s = clean(inner)
     if not s:
         return Empty()
-    rec = lambda t: parse(t, max_items=max_items, _depth=_depth + 1)  # noqa: E731
+    rec = lambda t: parse(t, max_items=max_items, ctx=ctx, _depth=_depth + 1)  # noqa: E731
+
+    if s in ("\\emptyset", "\\{\\}", "\\{ \\}"):
+        return Seq("set", ())
 
     # a number with thousands separators is one number, not a list ("1,000", "10{,}000")
-    num = parse_number(s, cleaned=True)
+    num = parse_number(s, cleaned=True, ctx=ctx)
     if num is not None:
         return num
 
@@ -117,55 +137,60 @@ def parse(text: str, *, max_items: int = 64, _depth: int = 0) -> Node:
     if len(parts) == 1 and parts[0] != s:
         return rec(parts[0])
 
+    # x \in [-2, 7]: the label names the answer, the set is the answer
+    member = split_top(s, ("\\in",))
+    if len(member) == 2 and is_label(member[0]) and member[1]:
+        return Eq(leaf_key(member[0]), rec(member[1]), member[0], member[1])
+
     unions = split_top(s, ("\\cup",))
     if len(unions) > 1:
         return Seq("union", tuple(rec(p) for p in unions))
 
-    # set \{...\}
+    # set \{...\}, or bare braces around two or more items ({2, 3, 5})
     if s.startswith("\\{") and s.endswith("\\}"):
         body = s[2:-2].strip()
         items = [p for p in split_top(body, (",", ";")) if p]
         if len(items) > max_items:
             raise ParseLimit(f"more than {max_items} items")
         return Seq("set", tuple(rec(p) for p in items))
+    if s.startswith("{") and matching_close(s, 0) == len(s) - 1:
+        items = split_top(s[1:-1], (",", ";"))
+        if len(items) > max_items:
+            raise ParseLimit(f"more than {max_items} items")
+        if len(items) > 1 and all(items):
+            return Seq("set", tuple(rec(p) for p in items))
 
     m = _MATRIX.match(s)
     if m:
-        rows = [r for r in re.split(r"\\\\", m.group(2)) if r.strip()]
-        if len(rows) > max_items:
-            raise ParseLimit(f"more than {max_items} rows")
-        cells = tuple(tuple(rec(c) for c in split_top(r, ("&",))) for r in rows)
-        if sum(len(r) for r in cells) > max_items * 4:
-            raise ParseLimit("matrix too large")
-        return Matrix(cells)
+        return _matrix(m.group(2), rec, max_items)
 
     m = _CHOICE.match(s)
     if m:
         return Choice(m.group(1).upper())
 
-    # bracketed: tuple / interval
+    # bracketed: a matrix in brackets, a tuple, an interval
     if s[:1] in "([" and s[-1:] in ")]" and matching_close(s, 0) == len(s) - 1:
         body = s[1:-1]
+        m = _MATRIX.match(body.strip())
+        if m:  # \left[\begin{array}{cc}...\end{array}\right]
+            return _matrix(m.group(2), rec, max_items)
         items = [p for p in split_top(body, (",",))]
         if len(items) > max_items:
             raise ParseLimit(f"more than {max_items} items")
         if len(items) == 1:
             if s[0] == "(" and s[-1] == ")":
                 return rec(body)
-            return Expr(s, leaf_key(s))
+            return _expr(s)
         if len(items) == 2 and (s[0] == "[" or s[-1] == "]"):
             return Interval(s[0] == "[", rec(items[0]), rec(items[1]), s[-1] == "]")
         return Seq("tuple", tuple(rec(p) for p in items))
 
     # equations and chains
     eq_parts = split_top(s, ("=",))
-    if len(eq_parts) >= 2 and all(eq_parts):
-        lhs = eq_parts[0]
-        if _VAR.match(lhs):
-            return Eq(leaf_key(lhs), rec(eq_parts[-1]), lhs, eq_parts[-1])
-        if len(eq_parts) == 2:
-            return Eq(None, rec(eq_parts[-1]), lhs, eq_parts[-1], relation=True)
-        return Eq(None, rec(eq_parts[-1]), lhs, eq_parts[-1])
+    if len(eq_parts) >= 2:
+        if not all(eq_parts):
+            return _expr(s)  # "x =", "= 5": a malformed equation is never an answer
+        return _equation(eq_parts, rec)
 
     ineq = _inequality(s, rec)
     if ineq is not None:
@@ -178,16 +203,106 @@ def parse(text: str, *, max_items: int = 64, _depth: int = 0) -> Node:
     if s.count("\\pm") == 1 and s.count("\\mp") == 0 and len(split_top(s, ("\\pm",))) == 2:
         return Seq("list", (rec(s.replace("\\pm", "+", 1)), rec(s.replace("\\pm", "-", 1))))
 
-    # expression leaf: drop a trailing unit in \text{...} (e.g. "5\sqrt{2}\text{ cm}")
-    t, _ = strip_units(s)
+    # expression leaf: drop a trailing unit (e.g. "5\sqrt{2}\text{ cm}")
+    t, _ = strip_units(s, ctx)
     if t != s and t:
         return rec(t)
-    return Expr(s, leaf_key(s))
+    return _expr(s)
+
+
+_MATH_WORDS = frozenset({"sin", "cos", "tan", "cot", "sec", "csc", "log", "exp", "lim", "max", "min", "gcd",
+                         "lcm", "det", "mod", "arg", "deg", "sinh", "cosh", "tanh", "arcsin", "arccos",
+                         "arctan", "sqrt", "frac", "inf", "sup", "ker", "dim", "cis", "lcd"})
+_LETTER_RUN = re.compile(r"(?<![A-Za-z\\])[A-Za-z]{3,}")
+
+
+def has_words(s: str) -> bool:
+    """Does ``s`` hold a plain word (3+ letters that are no LaTeX command and no function name)?"""
+    return any(m.group().lower() not in _MATH_WORDS for m in _LETTER_RUN.finditer(s))
+
+
+def _expr(s: str) -> Expr:
+    return Expr(s, leaf_key(s), has_words(s))
+
+
+def _matrix(body: str, rec, max_items: int) -> Matrix:
+    rows = [r for r in re.split(r"\\\\", body) if r.strip()]
+    if len(rows) > max_items:
+        raise ParseLimit(f"more than {max_items} rows")
+    cells = tuple(tuple(rec(c) for c in split_top(r, ("&",))) for r in rows)
+    if sum(len(r) for r in cells) > max_items * 4:
+        raise ParseLimit("matrix too large")
+    return Matrix(cells)
+
+
+#: A left side that names the quantity asked for: a variable (``x``, ``a_1``, ``f(x)``), a function
+#: value (``f(2)``, ``P(A)``), a length or segment (``|AB|``, ``AB``, ``\overline{AB}``), an angle
+#: (``\angle ABC``, ``m\angle A``), a tuple of names (``(p,q)``), a ratio of names (``V_1:V_2``).
+_NAME = r"(?:[a-zA-Z]|\\(?:alpha|beta|gamma|delta|theta|phi|lambda|mu|omega|varphi|rho|sigma|tau|psi|varepsilon|epsilon|eta|xi|zeta|kappa|nu|chi))(?:_\{?[a-zA-Z0-9]{1,3}\}?)?'*"
+_LABEL = re.compile(
+    rf"^(?:{_NAME}(?:\s*\(\s*[^()=<>]{{1,24}}\s*\))?"  # x, a_1, f(x), f(2), P(A)
+    r"|\|\s*[A-Z]{1,3}\s*\||[A-Z]{2,3}|\\overline\s*\{\s*[A-Z]{1,3}\s*\}"  # |AB|, AB, \overline{AB}
+    r"|(?:m\s*)?\\angle\s*[A-Z]{1,3}"  # \angle ABC, m\angle A
+    rf"|\(\s*{_NAME}(?:\s*,\s*{_NAME})+\s*\)"  # (p,q)
+    rf"|{_NAME}(?:\s*:\s*{_NAME})+"  # V_1:V_2
+    r")$")
+
+
+def is_label(text: str) -> bool:
+    """Does ``text`` name a quantity (so ``text = value`` states the value of that quantity)?"""
+    return bool(_LABEL.match(text.strip()))
+
+
+def has_value(text: str) -> bool:
+    """A side without free letters (``2+2``, ``\\sqrt{16}``, ``5\\pi``): it has a value to check."""
+    return not _FREE_LETTER.search(_COMMAND.sub(" ", text))
+
+
+_COMMAND = re.compile(r"\\[A-Za-z]+")
+_FREE_LETTER = re.compile(r"[A-Za-df-hj-z]")  # e and i are constants here
+
+
+def _equation(parts: list[str], rec) -> Eq:
+    """``label = ... = value``, ``value = ... = value`` or an equation; see :class:`Eq`."""
+    first, final = parts[0], parts[-1]
+    value = rec(final)
+    middle = parts[1:-1]
+    if is_label(first):
+        checks = tuple(rec(p) for p in middle if has_value(p))
+        return Eq(leaf_key(first), value, first, final, checks=checks)
+    if has_value(first) and not has_value(final):
+        if len(parts) == 2 and is_label(final):  # "5 = x": the assignment written the other way round
+            return Eq(leaf_key(final), rec(first), final, first)
+        # "25 = x^2+y^2": an equation written the other way round
+        return Eq(None, value, first, final, relation=True, checks=tuple(rec(p) for p in middle if has_value(p)))
+    if has_value(first):
+        checks = tuple(rec(p) for p in [first, *middle] if has_value(p))
+        return Eq(None, value, first, final, checks=checks)
+    checks = tuple(rec(p) for p in middle if has_value(p))
+    return Eq(None, value, first, final, relation=True, checks=checks)
 
 
 def _strip_connective(p: str) -> str:
     p = re.sub(r"^(?:\\text\{\s*(?:and|or)\s*\}|and\b|or\b)\s*", "", p.strip())
     return p.strip()
+
+
+_INF = Expr("\\infty", "\\infty")
+_NINF = Expr("-\\infty", "-\\infty")
+
+
+def _half_line(op: str, bound) -> Interval:
+    """``x op bound`` as an interval (``x < 3`` is ``(-\\infty, 3)``)."""
+    closed = op in ("\\le", "\\ge")
+    if op in ("<", "\\le"):
+        return Interval(False, _NINF, bound, closed)
+    return Interval(closed, bound, _INF, False)
+
+
+def _negate(node, text: str, rec):
+    if isinstance(node, Num):
+        return Num(-node.value, node.percent, node.unit)
+    return rec(f"-({text})")
 
 
 def _inequality(s: str, rec) -> Interval | None:
@@ -199,10 +314,17 @@ def _inequality(s: str, rec) -> Interval | None:
     terms = [t.strip() for t in tokens[0::2]]
     if not all(terms):
         return None
-    inf = Expr("\\infty", "\\infty")
-    ninf = Expr("-\\infty", "-\\infty")
     if len(tokens) == 3:
         a, op, b = terms[0], ops[0], terms[1]
+        flip = {"<": ">", ">": "<", "\\le": "\\ge", "\\ge": "\\le"}
+        for neg_side in (0, 1):  # -x > -1 is x < 1: negate both sides, turn the relation round
+            t = terms[neg_side]
+            if t.startswith("-") and _VAR.match(t[1:].strip()) and not _VAR.match(terms[1 - neg_side]):
+                other = terms[1 - neg_side]
+                negated = _negate(rec(other), other, rec)
+                if neg_side == 0:
+                    return _half_line(flip[op], negated)
+                return _half_line(op, negated)
         if _VAR.match(a) and not _VAR.match(b):
             var, bound, op_ = a, b, op
         elif _VAR.match(b) and not _VAR.match(a):
@@ -210,10 +332,7 @@ def _inequality(s: str, rec) -> Interval | None:
             op_ = {"<": ">", ">": "<", "\\le": "\\ge", "\\ge": "\\le"}[op]
         else:
             return None
-        closed = op_ in ("\\le", "\\ge")
-        if op_ in ("<", "\\le"):
-            return Interval(False, ninf, rec(bound), closed)
-        return Interval(closed, rec(bound), inf, False)
+        return _half_line(op_, rec(bound))
     lo, var, hi = terms
     if not _VAR.match(var) or _VAR.match(lo) or _VAR.match(hi):
         return None

@@ -132,7 +132,18 @@ def to_sympy(latex: str):
                               boxed="all", equations=False)
     # case matters ("A" is not "a"); units are never dropped here (tier 2 owns them)
     conv = ConversionConfig(lowercase_symbols=False)
-    return latex2sympy(latex, normalization_config=cfg, conversion_config=conv, convert_degrees="\\circ" in latex)
+    expr = latex2sympy(latex, normalization_config=cfg, conversion_config=conv, convert_degrees="\\circ" in latex)
+    return _imaginary_unit(expr)
+
+
+def _imaginary_unit(expr):
+    """``i`` in a competition answer is the imaginary unit (``1+2i``, ``i^2 = -1``)."""
+    import sympy
+
+    if not isinstance(expr, sympy.Basic):
+        return expr
+    i_symbols = [sym for sym in expr.free_symbols if getattr(sym, "name", None) == "i"]
+    return expr.subs({sym: sympy.I for sym in i_symbols}) if i_symbols else expr
 
 
 class SympyProver:

@@ -43,8 +43,10 @@ def handle(req: dict) -> dict:
     op = req.get("op")
     if op == "compare":
         from skymath_tasks.grader.engine import symbolic_compare
+        from skymath_tasks.grader.units import Context
 
-        ok, tier, reason = symbolic_compare(req["pred"], req["gold"], req.get("max_items", 64))
+        ok, tier, reason = symbolic_compare(req["pred"], req["gold"], req.get("max_items", 64),
+                                            Context.from_job(req.get("ctx")))
         return {"id": req.get("id"), "ok": ok, "tier": tier, "reason": reason}
     if op == "_sleep":
         import time
