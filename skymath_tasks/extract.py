@@ -13,6 +13,7 @@ Extraction never interprets the text: it only cuts substrings, so it is safe on 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Literal
 
 from skymath_tasks.grader.config import MAX_ANSWER_CHARS
@@ -26,10 +27,13 @@ _FINAL_RE = re.compile(r"(?:final answer|the correct answer)\s*(?:is|:)\s*:?", r
 _ZH_RE = re.compile(r"(?:最终)?答案(?:是|为|：|:)\s*[:：]?")
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])")
 _BOX_SEP = re.compile(r"\s*\$?\s*(?:,|;|and|\\text\{\s*(?:,|and)\s*\}|\\quad|\\qquad)?\s*\$?\s*")
+_QUOTE_BEFORE = re.compile(r"[\"'`“‘«]\s*\Z")
+#: End-of-sequence tokens some backends leave in the text; they say nothing after the answer.
+_END_TOKENS = re.compile(r"</s>|<\|endoftext\|>|<\|im_end\|>|<\|eot_id\|>|<eos>|<\|end\|>|<\|end_of_text\|>")
 _NUMBER_RE = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 
 
-def _cut_answer(text: str, max_chars: int) -> str:
+def _cut_answer(text: str, max_chars: int) -> tuple[str, int]:
     r"""The final answer that starts at ``text``: up to the end of its line (or block), trimmed.
 
     A line break inside an open brace, a ``\begin{...}`` environment or display math (``\[...\]``,
@@ -75,19 +79,43 @@ def _cut_answer(text: str, max_chars: int) -> str:
     ans = text[:min(end, limit)].strip()
     if ans.endswith((".", "。")) and len(ans) <= max_chars:  # the sentence's period, not part of the answer
         ans = ans[:-1].rstrip()
-    return ans
+    return ans, end
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """The answer a response commits to (None if none) and, when None, why."""
+
+    answer: str | None
+    reason: str = ""
+
+
+def _last_marker_answer(regex: re.Pattern[str], response: str, max_chars: int) -> Extraction | None:
+    """The answer after the last unquoted marker, or None if there is no marker.
+
+    A marker inside a quotation (``Not 'The answer is: 6'``) is not the response's own. The answer
+    must be the last thing the response says: words or numbers after its line ("Wait, that is wrong:
+    5", "(approximately)") withdraw or qualify it, so the response commits to no answer.
+    """
+    markers = [m for m in regex.finditer(response) if not _QUOTE_BEFORE.search(response, 0, m.start())]
+    if not markers:
+        return None
+    last = markers[-1]
+    rest = response[last.end():]
+    stripped = rest.lstrip()
+    ans, end = _cut_answer(stripped, max_chars)  # "The answer is:\n\\[ 5 \\]": the next line counts
+    if not ans:
+        return Extraction(None, "nothing after the marker")
+    after = _END_TOKENS.sub(" ", stripped[end:])
+    if any(ch.isalnum() for ch in after):
+        return Extraction(None, "text after the final answer (it may withdraw or qualify it)")
+    return Extraction(ans)
 
 
 def extract_marker(response: str, max_chars: int = MAX_ANSWER_CHARS) -> str | None:
-    """Text after the last "The answer is" (colon optional); ``None`` when there is no marker."""
-    last = None
-    for last in _MARKER_RE.finditer(response):
-        pass
-    if last is None:
-        return None
-    # "The answer is:\n\\[ 5 \\]": an answer on the line after the marker still counts
-    ans = _cut_answer(response[last.end():].lstrip(), max_chars)
-    return ans if ans else None
+    """Text after the last "The answer is" (colon optional); ``None`` when there is no committed answer."""
+    found = _last_marker_answer(_MARKER_RE, response, max_chars)
+    return found.answer if found else None
 
 
 def _boxes(text: str) -> list[tuple[int, int, str | None]]:
@@ -126,18 +154,42 @@ def last_boxed_run(text: str) -> str | None:
 
 
 def _after(regex: re.Pattern[str], response: str, max_chars: int) -> str | None:
-    last = None
-    for last in regex.finditer(response):
-        pass
-    if last is None:
-        return None
-    ans = _cut_answer(response[last.end():].lstrip(), max_chars)
-    return ans or None
+    found = _last_marker_answer(regex, response, max_chars)
+    return found.answer if found else None
 
 
 def last_number(response: str) -> str | None:
     nums = _NUMBER_RE.findall(response)
     return nums[-1].replace("$", "") if nums else None
+
+
+def extract(response: str, task: Task = "math", mode: Mode = "strict",
+            max_chars: int = MAX_ANSWER_CHARS) -> Extraction:
+    """The final answer a response commits to under ``mode`` (see :func:`extract_answer`), with the
+    reason when it commits to none."""
+    if mode not in ("strict", "flexible"):
+        raise ValueError(f"mode must be 'strict' or 'flexible', got {mode!r}")
+    if task not in ("gsm8k", "math"):
+        raise ValueError(f"task must be 'gsm8k' or 'math', got {task!r}")
+    found = _last_marker_answer(_MARKER_RE, response, max_chars)
+    if found is not None:
+        return found  # a marker decides, in both modes: no fallback past a withdrawn answer
+    if mode == "strict":
+        return Extraction(None, "no 'The answer is'")
+    boxed = last_boxed_run(response)
+    if boxed is not None and len(boxed) > max_chars:
+        boxed = boxed[:max_chars + 1]
+    if boxed:
+        return Extraction(boxed.strip())
+    for regex in (_FINAL_RE, _ZH_RE):
+        found = _last_marker_answer(regex, response, max_chars)
+        if found is not None:
+            return found
+    if task == "gsm8k":
+        num = last_number(response)
+        if num is not None:
+            return Extraction(num)
+    return Extraction(None, "no final answer found")
 
 
 def extract_answer(response: str, task: Task = "math", mode: Mode = "strict",
@@ -147,19 +199,4 @@ def extract_answer(response: str, task: Task = "math", mode: Mode = "strict",
     Answers are cut at ``max_chars + 1`` characters (the grader's ``max_answer_chars``): anything
     longer is graded wrong as a runaway generation, and no answer is ever graded on a cut prefix.
     """
-    if mode not in ("strict", "flexible"):
-        raise ValueError(f"mode must be 'strict' or 'flexible', got {mode!r}")
-    if task not in ("gsm8k", "math"):
-        raise ValueError(f"task must be 'gsm8k' or 'math', got {task!r}")
-    ans = extract_marker(response, max_chars)
-    if ans is not None or mode == "strict":
-        return ans
-    boxed = last_boxed_run(response)
-    if boxed is not None and len(boxed) > max_chars:
-        boxed = boxed[:max_chars + 1]
-    for candidate in (boxed, _after(_FINAL_RE, response, max_chars), _after(_ZH_RE, response, max_chars)):
-        if candidate:
-            return candidate.strip()
-    if task == "gsm8k":
-        return last_number(response)
-    return None
+    return extract(response, task, mode, max_chars).answer

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Literal
 
-from skymath_tasks.extract import Mode, Task, extract_answer
+from skymath_tasks.extract import Mode, Task, extract
 from skymath_tasks.grader import DEFAULT_CONFIG, GraderConfig, equivalent_many
 from skymath_tasks.metamath import is_equiv, metamath_correct
 
@@ -76,11 +76,11 @@ def grade_many(responses: Iterable[str], golds: Iterable[str], *, task: Task = "
     grades: list[Grade | None] = [None] * len(responses)
     todo: list[tuple[int, str]] = []
     for i, response in enumerate(responses):
-        extracted = extract_answer(response, task=task, mode=mode, max_chars=config.max_answer_chars)
-        if extracted is None:
-            grades[i] = Grade(False, None, "no_answer", "no final answer found")
+        found = extract(response, task=task, mode=mode, max_chars=config.max_answer_chars)
+        if found.answer is None:
+            grades[i] = Grade(False, None, "no_answer", found.reason)
         else:
-            todo.append((i, extracted))
+            todo.append((i, found.answer))
     verdicts = equivalent_many([(ext, str(golds[i])) for i, ext in todo], task, config, [qs[i] for i, _ in todo])
     for (i, ext), v in zip(todo, verdicts):
         grades[i] = Grade(v.equal, ext, v.tier, v.reason)

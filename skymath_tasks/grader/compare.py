@@ -106,6 +106,8 @@ def _compare_eq(p, g, prover) -> Tri:
 def _compare_eq_values(p, g, prover) -> Tri:
     if isinstance(p, Eq) and p.relation and not (isinstance(g, Eq) and g.relation):
         return False  # "x+1=5" states x = 4, not the value 5: an equation is no value
+    if isinstance(p, Eq) and p.foreign and not (isinstance(g, Eq) and g.var == p.var):
+        return False  # "y = 5" when the question asks for x
     if isinstance(g, Eq) and g.relation:
         # a genuine equation (a line, a plane, a circle): the prediction must be an equation too
         if not (isinstance(p, Eq) and (p.relation or p.var is not None)):

@@ -44,6 +44,8 @@ _CACHE_MAX = 50_000
 def _hendrycks_equal(pred: str, gold: str) -> bool:
     if "\\text{ " in pred or "\\text{ " in gold or "=" in pred or "=" in gold:
         return False  # its \\text{ cut equates "1\\text{ or }2" with "1"; its "=" rule "y=5" with "x=5"
+    if "%" in pred or "%" in gold:
+        return False  # it deletes "\\%": the number tier owns the one reading of percent
     if _DIGIT_SPACE_DIGIT.search(pred) or _DIGIT_SPACE_DIGIT.search(gold):
         return False  # strip_string deletes spaces: "2 0" would equal "20"
     try:

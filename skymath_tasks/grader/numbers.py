@@ -14,6 +14,7 @@ compared up to a factor of 100.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -33,6 +34,7 @@ _RE_MIXED = re.compile(r"^(\d+)\s*\\frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}$")
 _RE_SCI = re.compile(rf"^({_DEC})\s*(?:\\times|\\cdot|\*)\s*10\s*\^\s*(?:\{{\s*([+-]?\d{{1,3}})\s*\}}|([+-]?\d))$")
 _RE_REPEAT = re.compile(r"^(\d*)\.(\d*)\\overline\s*\{\s*(\d{1,12})\s*\}$")
 _RE_MIXED_SLASH = re.compile(r"^(\d+)\s+(\d+)\s*/\s*(\d+)$")
+_OPERATOR_WORD = re.compile(r"(?<=[\d}])\s+(squared|cubed|factorial)$", re.I)
 _DIGIT_SPACE_DIGIT = re.compile(r"\d\s+\d")
 _RE_POW10 = re.compile(r"^10\s*\^\s*(?:\{\s*([+-]?\d{1,3})\s*\}|(\d))$")
 
@@ -129,7 +131,11 @@ def parse_number(text: str, *, cleaned: bool = False, ctx: Context = NO_CONTEXT)
     percent = False
     factor = Fraction(1)
     unit = ""
-    for _ in range(2):  # "24\%", "5 \text{ cm}", "\$1.2 million", "50\% \text{ off}"
+    op = None
+    m = _OPERATOR_WORD.search(t)
+    if m:  # "4 squared" = 16, "3 factorial" = 6: exact, or no number
+        op, t = m.group(1).lower(), t[: m.start()].strip()
+    for _ in range(2 if op is None else 0):  # "24\%", "5 \text{ cm}", "\$1.2 million", "50\% \text{ off}"
         m = _PERCENT.search(t)
         if m and not percent:
             percent = True
@@ -158,7 +164,25 @@ def parse_number(text: str, *, cleaned: bool = False, ctx: Context = NO_CONTEXT)
     value = _unsigned(t)
     if value is None:
         return None
-    return Num(sign * value * factor, percent, unit)
+    if op is not None:
+        value = _apply_operator(value, op)
+        if value is None:
+            return None
+    value = sign * value * factor
+    if percent and ctx.mentions_percent is False:
+        # the question never speaks of percent: "24\%" can only be the number 0.24, never the count 24
+        return Num(value / 100, False, unit)
+    return Num(value, percent, unit)
+
+
+def _apply_operator(value: Fraction, op: str) -> Fraction | None:
+    if op == "squared":
+        return value ** 2
+    if op == "cubed":
+        return value ** 3
+    if value.denominator == 1 and 0 <= value <= 20:  # factorial
+        return Fraction(math.factorial(int(value)))
+    return None
 
 
 def _unsigned(t: str) -> Fraction | None:

@@ -80,6 +80,9 @@ class Eq:
     rhs: str = ""
     relation: bool = False
     checks: tuple = ()
+    #: the label is a single variable other than the one the question asks for (``y = 5`` when it
+    #: asks "Solve for $x$"): as a prediction, wrong
+    foreign: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,7 @@ def parse(text: str, *, max_items: int = 64, ctx: Context = NO_CONTEXT, _depth: 
     # x \in [-2, 7]: the label names the answer, the set is the answer
     member = split_top(s, ("\\in",))
     if len(member) == 2 and is_label(member[0]) and member[1]:
-        return Eq(leaf_key(member[0]), rec(member[1]), member[0], member[1])
+        return Eq(leaf_key(member[0]), rec(member[1]), member[0], member[1], foreign=_foreign(member[0], ctx))
 
     unions = split_top(s, ("\\cup",))
     if len(unions) > 1:
@@ -190,7 +193,7 @@ def parse(text: str, *, max_items: int = 64, ctx: Context = NO_CONTEXT, _depth: 
     if len(eq_parts) >= 2:
         if not all(eq_parts):
             return _expr(s)  # "x =", "= 5": a malformed equation is never an answer
-        return _equation(eq_parts, rec)
+        return _equation(eq_parts, rec, ctx)
 
     ineq = _inequality(s, rec)
     if ineq is not None:
@@ -216,8 +219,14 @@ _MATH_WORDS = frozenset({"sin", "cos", "tan", "cot", "sec", "csc", "log", "exp",
 _LETTER_RUN = re.compile(r"(?<![A-Za-z\\])[A-Za-z]{3,}")
 
 
+_UNPROVABLE = re.compile(r"\\(?:boxed|fbox|approx|thickapprox|sim|simeq|ne|neq|lessapprox|gtrapprox)(?![a-zA-Z])|≈")
+
+
 def has_words(s: str) -> bool:
-    """Does ``s`` hold a plain word (3+ letters that are no LaTeX command and no function name)?"""
+    """Does ``s`` hold a plain word (3+ letters that are no LaTeX command and no function name), or a
+    sign that makes it no value (``\\approx``, a ``\\boxed`` inside a longer answer)?"""
+    if _UNPROVABLE.search(s):
+        return True
     return any(m.group().lower() not in _MATH_WORDS for m in _LETTER_RUN.finditer(s))
 
 
@@ -262,17 +271,24 @@ _COMMAND = re.compile(r"\\[A-Za-z]+")
 _FREE_LETTER = re.compile(r"[A-Za-df-hj-z]")  # e and i are constants here
 
 
-def _equation(parts: list[str], rec) -> Eq:
+def _foreign(label: str, ctx: Context) -> bool:
+    name = label.strip()
+    if not re.fullmatch(r"[A-Za-z]", name):
+        return False
+    return ctx.asked_variable is not None and name != ctx.asked_variable
+
+
+def _equation(parts: list[str], rec, ctx: Context) -> Eq:
     """``label = ... = value``, ``value = ... = value`` or an equation; see :class:`Eq`."""
     first, final = parts[0], parts[-1]
     value = rec(final)
     middle = parts[1:-1]
     if is_label(first):
         checks = tuple(rec(p) for p in middle if has_value(p))
-        return Eq(leaf_key(first), value, first, final, checks=checks)
+        return Eq(leaf_key(first), value, first, final, checks=checks, foreign=_foreign(first, ctx))
     if has_value(first) and not has_value(final):
         if len(parts) == 2 and is_label(final):  # "5 = x": the assignment written the other way round
-            return Eq(leaf_key(final), rec(first), final, first)
+            return Eq(leaf_key(final), rec(first), final, first, foreign=_foreign(final, ctx))
         # "25 = x^2+y^2": an equation written the other way round
         return Eq(None, value, first, final, relation=True, checks=tuple(rec(p) for p in middle if has_value(p)))
     if has_value(first):

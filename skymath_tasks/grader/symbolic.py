@@ -129,7 +129,7 @@ def to_sympy(latex: str):
 
     _install_guards()
     cfg = NormalizationConfig(basic_latex=True, units=False, malformed_operators=True, nits=True,
-                              boxed="all", equations=False)
+                              boxed="none", equations=False)
     # case matters ("A" is not "a"); units are never dropped here (tier 2 owns them)
     conv = ConversionConfig(lowercase_symbols=False)
     expr = latex2sympy(latex, normalization_config=cfg, conversion_config=conv, convert_degrees="\\circ" in latex)

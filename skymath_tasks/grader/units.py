@@ -134,25 +134,43 @@ positive negative odd even prime real imaginary complex integer integers rationa
 """.split()) | frozenset(MULTIPLIERS) | frozenset(DENOMINATORS)
 
 _QUESTION_WORD = re.compile(r"[A-Za-z]{3,}")
-_ASKED = re.compile(r"\bhow\s+many\s+([a-z]+)|\bhow\s+much\s+([a-z]+)|\bin\s+([a-z]+)\s*[?.]?\s*$|"
-                    r"\bnumber\s+of\s+([a-z]+)", re.I)
+_ASKED = re.compile(r"\bhow\s+many\s+([a-z]+(?:\s+[a-z]+){0,2})|\bin\s+([a-z]+(?:\s+[a-z]+){0,2})\s*[?.]?\s*$",
+                    re.I | re.M)
 
 
 @dataclass(frozen=True)
 class Context:
-    """What the problem tells the grader: the words it uses and the unit it asks for, if any."""
+    """What the problem tells the grader (all empty when no question is given).
+
+    * ``nouns``: words it uses, which may follow a number as its unit ("12 apples");
+    * ``asked_units``: units it asks in ("how many hours", "in meters"): an answer in another unit is
+      wrong, even when the number matches;
+    * ``mentions_percent``: whether it speaks of percent at all; None without a question. When it does
+      not, ``24\\%`` can only be the number 0.24 (never the count 24);
+    * ``variables``: the letters of its math (``$...$``), None when it has none; ``asked_variable``:
+      the single letter it asks for ("Find $k$"), if any. An answer ``y = 5`` names a variable: it must
+      be the asked one, and one the problem has.
+    """
 
     nouns: frozenset[str] = frozenset()
     asked_units: tuple[str, ...] = ()
+    mentions_percent: bool | None = None
+    variables: frozenset[str] | None = None
+    asked_variable: str | None = None
 
     def to_job(self) -> dict:
-        return {"nouns": sorted(self.nouns), "asked_units": list(self.asked_units)}
+        return {"nouns": sorted(self.nouns), "asked_units": list(self.asked_units),
+                "mentions_percent": self.mentions_percent,
+                "variables": None if self.variables is None else sorted(self.variables),
+                "asked_variable": self.asked_variable}
 
     @classmethod
     def from_job(cls, job: dict | None) -> "Context":
         if not job:
             return NO_CONTEXT
-        return cls(frozenset(job.get("nouns", ())), tuple(job.get("asked_units", ())))
+        variables = job.get("variables")
+        return cls(frozenset(job.get("nouns", ())), tuple(job.get("asked_units", ())), job.get("mentions_percent"),
+                   None if variables is None else frozenset(variables), job.get("asked_variable"))
 
 
 NO_CONTEXT = Context()
@@ -170,8 +188,15 @@ def _singular_forms(word: str) -> set[str]:
     return forms
 
 
+_MATH_SEGMENT = re.compile(r"\$\$?(.+?)\$\$?|\\\((.+?)\\\)", re.S)
+_COMMAND = re.compile(r"\\[A-Za-z]+|\\text\s*\{[^{}]*\}")
+_ASKED_VAR = re.compile(r"(?:value of|what is|what's|find|compute|determine|solve for|solve)\s+\$\s*([A-Za-z])\s*\$"
+                        r"|solve for ([A-Za-z])\b", re.I)
+_PERCENT_WORD = re.compile(r"%|percent", re.I)
+
+
 def context_from_question(question: str | None) -> Context:
-    """Nouns a unit may be taken from, and the units the question asks in ("how many hours")."""
+    """Nouns a unit may be taken from, the units and variable it asks for, its letters."""
     if not question:
         return NO_CONTEXT
     text = question[:20_000]
@@ -182,11 +207,20 @@ def context_from_question(question: str | None) -> Context:
                 nouns.add(f)
     asked: list[str] = []
     for m in _ASKED.finditer(text):
-        word = next(g for g in m.groups() if g)
-        unit = canonical(word)
-        if unit is not None and unit not in asked:
-            asked.append(unit)
-    return Context(frozenset(nouns), tuple(asked))
+        words = next(g for g in m.groups() if g).split()
+        for k in range(len(words), 0, -1):  # "square feet", "miles per hour", "hours"
+            unit = read_unit(" ".join(words[:k]), NO_CONTEXT, in_text=False)
+            if unit is not None:
+                if unit not in asked:
+                    asked.append(unit)
+                break
+    segments = [a or b for a, b in _MATH_SEGMENT.findall(text)]
+    variables = None
+    if segments:
+        variables = frozenset(re.findall(r"[A-Za-z]", _COMMAND.sub(" ", " ".join(segments))))
+    m = _ASKED_VAR.search(text)
+    asked_var = (m.group(1) or m.group(2)) if m else None
+    return Context(frozenset(nouns), tuple(asked), bool(_PERCENT_WORD.search(text)), variables, asked_var)
 
 
 def canonical(word: str, *, in_text: bool = True) -> str | None:
@@ -204,10 +238,13 @@ def canonical(word: str, *, in_text: bool = True) -> str | None:
 
 
 def dimension(unit: str) -> str | None:
-    base = unit.split("^")[0].split("/")[0]
-    if base.startswith("square"):
+    """``"meter"`` -> length, ``"meter^2"``/``"squaremeter"`` -> area, ``"kilometer/hour"`` -> speed."""
+    if "/" in unit:
+        return "rate"
+    base, _, power = unit.partition("^")
+    if power == "2":
         return "area"
-    if base.startswith("cubic"):
+    if power == "3":
         return "volume"
     return _DIMENSION.get(base)
 
@@ -261,7 +298,16 @@ def read_unit(text: str, ctx: Context, *, in_text: bool) -> str | None:
         i += 1
     if expect_unit or not parts:
         return None
-    return "".join(p if p == "/" else p for p in parts)
+    return "".join(_power_form(p) for p in parts)
+
+
+def _power_form(unit: str) -> str:
+    """One spelling for areas and volumes: "squarecentimeter" and "centimeter^2" are one unit."""
+    if unit.startswith("square") and unit[6:] in _DIMENSION:
+        return unit[6:] + "^2"
+    if unit.startswith("cubic") and unit[5:] in _DIMENSION:
+        return unit[5:] + "^3"
+    return unit
 
 
 def _noun(word: str, ctx: Context) -> str | None:
@@ -284,14 +330,11 @@ def value_word(word: str) -> Fraction | None:
 
 
 def conflicts_with_question(unit: str, ctx: Context) -> bool:
-    """A unit of the same dimension as the one the question asks for, but a different one
-    ("5 minutes" when it asks "how many hours")."""
-    if not unit or not ctx.asked_units:
+    """A real unit other than the one(s) the question asks for ("5 minutes" when it asks "how many
+    hours", "20 m^2" when it asks for meters, "20 liters" when it asks for dollars)."""
+    if not unit or not ctx.asked_units or unit in ctx.asked_units:
         return False
     dim = dimension(unit)
     if dim is None or dim == "count":
-        return False
-    for asked in ctx.asked_units:
-        if dimension(asked) == dim and asked != unit.split("^")[0]:
-            return True
-    return False
+        return False  # a noun of the question, or "times"
+    return any(dimension(a) is not None for a in ctx.asked_units)
