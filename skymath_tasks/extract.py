@@ -26,8 +26,11 @@ _MARKER_RE = re.compile(r"The answer is\s*:?", re.IGNORECASE)
 _FINAL_RE = re.compile(r"(?:final answer|the correct answer)\s*(?:is|:)\s*:?", re.IGNORECASE)
 _ZH_RE = re.compile(r"(?:最终)?答案(?:是|为|：|:)\s*[:：]?")
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])")
-_BOX_SEP = re.compile(r"\s*\$?\s*(?:,|;|and|\\text\{\s*(?:,|and)\s*\}|\\quad|\\qquad)?\s*\$?\s*")
-_QUOTE_BEFORE = re.compile(r"[\"'`“‘«]\s*\Z")
+#: What may stand between two boxes of one answer (after removing whitespace and "$").
+_BOX_SEP = re.compile(r"(?:,|;|and|\\text\{(?:,|and)\}|\\quad|\\qquad)?")
+#: Minerva's closing sentence ("The final answer is $5$. I hope it is correct."): no part of the answer.
+_CLOSING = re.compile(r"(?<=\S)\s*I hope it is correct\.?$")
+_QUOTES_OPEN = "\"'`“‘«"
 #: End-of-sequence tokens some backends leave in the text; they say nothing after the answer.
 _END_TOKENS = re.compile(r"</s>|<\|endoftext\|>|<\|im_end\|>|<\|eot_id\|>|<eos>|<\|end\|>|<\|end_of_text\|>")
 _NUMBER_RE = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?|-?\.\d+")
@@ -76,7 +79,7 @@ def _cut_answer(text: str, max_chars: int) -> tuple[str, int]:
             end = i
             break
         i += 1
-    ans = text[:min(end, limit)].strip()
+    ans = _CLOSING.sub("", text[:min(end, limit)].strip())
     if ans.endswith((".", "。")) and len(ans) <= max_chars:  # the sentence's period, not part of the answer
         ans = ans[:-1].rstrip()
     return ans, end
@@ -90,6 +93,14 @@ class Extraction:
     reason: str = ""
 
 
+def _quoted(text: str, start: int) -> bool:
+    """Is the marker at ``start`` opened by a quotation mark (``'The answer is: 6'``)?"""
+    j = start - 1
+    while j >= 0 and j >= start - 8 and text[j].isspace():
+        j -= 1
+    return j >= 0 and text[j] in _QUOTES_OPEN
+
+
 def _last_marker_answer(regex: re.Pattern[str], response: str, max_chars: int) -> Extraction | None:
     """The answer after the last unquoted marker, or None if there is no marker.
 
@@ -97,7 +108,7 @@ def _last_marker_answer(regex: re.Pattern[str], response: str, max_chars: int) -
     must be the last thing the response says: words or numbers after its line ("Wait, that is wrong:
     5", "(approximately)") withdraw or qualify it, so the response commits to no answer.
     """
-    markers = [m for m in regex.finditer(response) if not _QUOTE_BEFORE.search(response, 0, m.start())]
+    markers = [m for m in regex.finditer(response) if not _quoted(response, m.start())]
     if not markers:
         return None
     last = markers[-1]
@@ -110,6 +121,11 @@ def _last_marker_answer(regex: re.Pattern[str], response: str, max_chars: int) -
     if any(ch.isalnum() for ch in after):
         return Extraction(None, "text after the final answer (it may withdraw or qualify it)")
     return Extraction(ans)
+
+
+def _last_marker_end(regex: re.Pattern[str], response: str) -> int:
+    ends = [m.end() for m in regex.finditer(response) if not _quoted(response, m.start())]
+    return ends[-1] if ends else 0
 
 
 def extract_marker(response: str, max_chars: int = MAX_ANSWER_CHARS) -> str | None:
@@ -147,7 +163,8 @@ def last_boxed_run(text: str) -> str | None:
         return None
     run = [boxes[-1]]
     for prev in reversed(boxes[:-1]):
-        if prev[2] is None or not _BOX_SEP.fullmatch(text[prev[1]:run[0][0]]):
+        gap = text[prev[1]:run[0][0]]
+        if prev[2] is None or len(gap) > 40 or not _BOX_SEP.fullmatch(re.sub(r"[\s$]", "", gap)):
             break
         run.insert(0, prev)
     return ", ".join(b[2] for b in run)
@@ -172,10 +189,18 @@ def extract(response: str, task: Task = "math", mode: Mode = "strict",
     if task not in ("gsm8k", "math"):
         raise ValueError(f"task must be 'gsm8k' or 'math', got {task!r}")
     found = _last_marker_answer(_MARKER_RE, response, max_chars)
-    if found is not None:
-        return found  # a marker decides, in both modes: no fallback past a withdrawn answer
+    if found is not None and (found.answer is not None or mode == "strict"):
+        return found
     if mode == "strict":
         return Extraction(None, "no 'The answer is'")
+    if found is not None:
+        # the marker's answer was withdrawn: only a boxed or "final answer" that comes after it counts
+        tail = response[_last_marker_end(_MARKER_RE, response):]
+        boxed = last_boxed_run(tail)
+        if boxed:
+            return Extraction(boxed.strip()[:max_chars + 1])
+        later = _last_marker_answer(_FINAL_RE, tail, max_chars)
+        return later if later is not None and later.answer else found
     boxed = last_boxed_run(response)
     if boxed is not None and len(boxed) > max_chars:
         boxed = boxed[:max_chars + 1]

@@ -7,11 +7,12 @@ work": only Expr leaves whose normalised strings differ produce it. The in-proce
 
 from __future__ import annotations
 
+import re
 from typing import Callable, Optional, Protocol
 
 from skymath_tasks.grader.numbers import Num
 from skymath_tasks.grader.parser import (
-    UNORDERED, Choice, Empty, Eq, Expr, Interval, Matrix, Seq, Text,
+    UNORDERED, Choice, Empty, Eq, Expr, Interval, Matrix, Seq, Text, Time, as_time,
 )
 
 #: True / False / None (None: undecided without the symbolic tier)
@@ -54,6 +55,9 @@ def compare(p, g, prover: Prover | None = None) -> Tri:
         return _compare_eq(p, g, prover)
     if isinstance(p, Num) and isinstance(g, Num):
         return p.equals(g)
+    if isinstance(p, Time) or isinstance(g, Time):
+        pt, gt = as_time(p), as_time(g)
+        return pt is not None and gt is not None and pt == gt
     if isinstance(p, Text) or isinstance(g, Text):
         return isinstance(p, Text) and isinstance(g, Text) and p.words == g.words
     if isinstance(g, Choice) or isinstance(p, Choice):
@@ -62,6 +66,11 @@ def compare(p, g, prover: Prover | None = None) -> Tri:
         return lp is not None and lp == lg and len(lp) == 1
     if isinstance(p, Seq) and isinstance(g, Seq):
         return _compare_seq(p, g, prover)
+    if isinstance(g, Matrix) or isinstance(p, Matrix):
+        pr, gr = _as_rows(p, g), _as_rows(g, p)
+        if pr is None or gr is None or len(pr) != len(gr) or any(len(a) != len(b) for a, b in zip(pr, gr)):
+            return False
+        return _all(compare(a, b, prover) for ra, rb in zip(pr, gr) for a, b in zip(ra, rb))
     if isinstance(g, Interval) or isinstance(p, Interval):
         pi, gi = _as_interval(p), _as_interval(g)
         if pi is None or gi is None:
@@ -69,11 +78,6 @@ def compare(p, g, prover: Prover | None = None) -> Tri:
         if pi.left_closed != gi.left_closed or pi.right_closed != gi.right_closed:
             return False
         return _all([compare(pi.lo, gi.lo, prover), compare(pi.hi, gi.hi, prover)])
-    if isinstance(g, Matrix) or isinstance(p, Matrix):
-        pr, gr = _as_rows(p, g), _as_rows(g, p)
-        if pr is None or gr is None or len(pr) != len(gr) or any(len(a) != len(b) for a, b in zip(pr, gr)):
-            return False
-        return _all(compare(a, b, prover) for ra, rb in zip(pr, gr) for a, b in zip(ra, rb))
     if isinstance(p, Seq) or isinstance(g, Seq):
         return False
     lp, lg = _latex_of(p), _latex_of(g)
@@ -122,12 +126,20 @@ def _compare_eq_values(p, g, prover) -> Tri:
             return None
         return prover.relation(p.lhs, p.rhs, g.lhs, g.rhs)
     if isinstance(p, Eq) and isinstance(g, Eq):
-        if p.var is not None and g.var is not None and p.var != g.var:
+        if p.var is not None and g.var is not None and p.var != g.var and not _same_function(p.var, g.var):
             return False
         return compare(p.value, g.value, prover)
     if isinstance(p, Eq):
         return compare(p.value, g, prover)
     return compare(p, g.value, prover)
+
+
+_FUNCTION_OF_X = re.compile(r"^[a-zA-Z]\(x\)$")
+
+
+def _same_function(a: str, b: str) -> bool:
+    """``y = 2x+3`` and ``f(x) = 2x+3`` name one function: y is the value of a function of x."""
+    return (a == "y" and bool(_FUNCTION_OF_X.match(b))) or (b == "y" and bool(_FUNCTION_OF_X.match(a)))
 
 
 def _as_interval(n) -> Interval | None:
@@ -141,33 +153,36 @@ def _as_interval(n) -> Interval | None:
 def _as_rows(n, other):
     if isinstance(n, Matrix):
         return [list(r) for r in n.rows]
-    if isinstance(n, Seq) and n.kind == "tuple" and isinstance(other, Matrix):
+    items = None
+    if isinstance(n, Seq) and n.kind == "tuple":
+        items = n.items
+    elif isinstance(n, Interval) and n.left_closed and n.right_closed:
+        items = (n.lo, n.hi)  # "[0.5, 1]" next to a matrix is the vector, not the interval
+    if items is not None and isinstance(other, Matrix):
         # a vector written as a tuple matches a single column or a single row matrix
         if all(len(r) == 1 for r in other.rows):
-            return [[x] for x in n.items]
+            return [[x] for x in items]
         if len(other.rows) == 1:
-            return [list(n.items)]
+            return [list(items)]
     return None
 
 
-_POINT_VARS = (("x", "y"), ("x", "y", "z"))
-
-
 def _point_from_assignments(p: Seq) -> Seq | None:
-    """``x=2, y=3`` -> the point ``(2, 3)`` (only for the variables x, y[, z] in that order)."""
-    if not all(isinstance(it, Eq) and it.var is not None and not it.relation for it in p.items):
+    """``x=2, y=3`` -> the point ``(2, 3)``; ``p=5, q=2`` -> ``(5, 2)``: distinct single-letter
+    variables written in alphabetical order, so the tuple's order is the one the letters give."""
+    if not p.items or not all(isinstance(it, Eq) and it.var is not None and not it.relation for it in p.items):
         return None
-    names = tuple(it.var for it in p.items)
-    if names not in _POINT_VARS:
+    names = [it.var for it in p.items]
+    if not all(len(n) == 1 and n.isalpha() for n in names) or len(set(names)) != len(names) or names != sorted(names):
         return None
     return Seq("tuple", tuple(it.value for it in p.items))
 
 
 def _compare_seq(p: Seq, g: Seq, prover) -> Tri:
     if g.kind == "tuple" and p.kind == "list":
-        point = _point_from_assignments(p)
-        if point is not None:
-            p = point
+        p = _point_from_assignments(p) or p
+    elif p.kind == "tuple" and g.kind == "list":
+        g = _point_from_assignments(g) or g
     if len(p.items) != len(g.items):
         return False
     p_unordered, g_unordered = p.kind in UNORDERED, g.kind in UNORDERED

@@ -1,8 +1,14 @@
 """Evidence sets for the grader and their precision/recall (used by tests and bench/grader_eval.py).
 
 * our labelled set (``tests/data/grader_labelled.jsonl``): rows ``{id, task, subject, gold, response,
-  label, category, formatted, note}``; ``label`` is what a careful person says about the response's
-  final answer, ``formatted`` whether it states that answer after "The answer is" in math notation.
+  label, category, formatted, note[, question]}``; ``label`` is what a careful person says about the
+  response's final answer, ``formatted`` whether it states that answer after "The answer is" in math
+  notation.
+* our adversarial set (``tests/data/grader_adversarial.jsonl``): 248 "looks right, is wrong" and 82
+  "looks odd, is right" responses, each with its question (README_adversarial.md).
+* the peer-suite set (``tests/data/grader_peer_suites.jsonl``): (gold, prediction, label) pairs taken
+  as data from other graders' test suites, each with its source and a reviewed label
+  (README_peer_suites.md). How they are put to our protocol is :func:`load_peer_suites`.
 * the GSM8K model solutions shipped with GSM8K (``gsm8k/example_model_solutions.jsonl``): 4 x 1319
   real responses with a human ``is_correct``; their final line ``A: n`` is rewritten to MetaMath's
   marker ``The answer is: n`` (with the colon, so the metamath criterion can read them too).
@@ -32,12 +38,56 @@ class Case:
     subject: str = ""
     #: the problem text, when the answer names one of its nouns ("3 apples")
     question: str | None = None
+    #: where the case comes from (peer suites: the repository)
+    source: str = ""
+    #: prediction and gold exactly as the source has them (what math-verify is given); None: as above
+    raw_prediction: str | None = None
+    raw_gold: str | None = None
 
 
 def load_labelled(path: str | Path) -> list[Case]:
     fields = ("id", "task", "gold", "response", "label", "category", "formatted", "subject")
     return [Case(**{k: row[k] for k in fields}, question=row.get("question")) for _, row in iter_jsonl(
         path, required=fields, types={"label": bool, "formatted": bool, "gold": str, "response": str})]
+
+
+def load_adversarial(path: str | Path) -> list[Case]:
+    fields = ("id", "task", "question", "gold", "response", "label", "category")
+    return [Case(row["id"], row["task"], row["gold"], row["response"], row["label"], row["category"], True,
+                 question=row["question"], source="adversarial")
+            for _, row in iter_jsonl(path, required=fields,
+                                     types={"label": bool, "gold": str, "response": str, "question": str})]
+
+
+_MARKER_LAST_LINE = re.compile(r"The answer is[^\n]*\s*\Z", re.I)
+
+
+def load_peer_suites(path: str | Path) -> list[Case]:
+    """Peer-suite pairs put to our protocol, the way a model prompted as in the paper writes them.
+
+    * A prediction that is a final answer (``prediction_kind == "answer"``) is what the model states
+      after the marker: the response is ``The answer is: <prediction>``.
+    * A prediction that is a whole response is given as it is. Strict counts it as formatted only
+      when its last line is the marker's (``formatted``); the others are for flexible, which reads
+      ``\\boxed{}`` and "final answer is".
+    * A gold that holds a ``\\boxed{}`` (a worked solution) gives its last box, as our MATH tasks take
+      the gold from a solution.
+    math-verify gets prediction and gold exactly as the source has them.
+    """
+    from skymath_tasks.extract import last_boxed_run
+
+    fields = ("id", "source", "task", "gold", "prediction", "prediction_kind", "label", "category")
+    cases = []
+    for _, row in iter_jsonl(path, required=fields, types={"label": bool, "gold": str, "prediction": str}):
+        pred, gold = row["prediction"], row["gold"]
+        if row["prediction_kind"] == "answer":
+            response, formatted = "The answer is: " + pred, True
+        else:
+            response, formatted = pred, bool(_MARKER_LAST_LINE.search(pred))
+        gold_answer = last_boxed_run(gold) if "\\boxed" in gold or "\\fbox" in gold else None
+        cases.append(Case(row["id"], row["task"], gold_answer or gold, response, row["label"], row["category"],
+                          formatted, source=row["source"], raw_prediction=pred, raw_gold=gold))
+    return cases
 
 
 def rewrite_final_line(solution: str) -> str:
@@ -116,6 +166,12 @@ def skymath_judge(mode: str, **kwargs) -> Callable[[list[Case]], list[bool]]:
     return judge
 
 
+def _mv_gold(c: Case) -> str:
+    if c.raw_gold is not None:
+        return c.raw_gold
+    return "$" + c.gold + "$"
+
+
 def math_verify_judge(cases: list[Case]) -> list[bool]:
     """math-verify as its authors use it: ``parse`` the whole response and the gold, then ``verify``."""
     from math_verify import parse, verify
@@ -123,10 +179,10 @@ def math_verify_judge(cases: list[Case]) -> list[bool]:
     out = []
     for c in cases:
         try:
-            gold = parse("$" + c.gold + "$")
-            pred = parse(c.response)
+            gold = parse(_mv_gold(c))
+            pred = parse(c.raw_prediction if c.raw_prediction is not None else c.response)
             out.append(bool(verify(gold, pred)))
-        except Exception:
+        except Exception:  # math-verify raises on inputs it cannot read: that is its "no"
             out.append(False)
     return out
 
@@ -144,7 +200,7 @@ def math_verify_on_extracted_judge(cases: list[Case]) -> list[bool]:
             out.append(False)
             continue
         try:
-            out.append(bool(verify(parse("$" + c.gold + "$"), parse("$" + ans + "$"))))
-        except Exception:
+            out.append(bool(verify(parse(_mv_gold(c)), parse("$" + ans + "$"))))
+        except Exception:  # as above
             out.append(False)
     return out

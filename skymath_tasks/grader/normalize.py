@@ -16,6 +16,9 @@ _TRIG = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)(?![a-zA-Z])")
 _CHOOSE = re.compile(r"^\{?\s*(\w+)\s*\\choose\s*(\w+)\s*\}?$")
 _TEXT_CMDS = re.compile(r"\\(?:mbox|mathrm|textrm|textbf|mathbf|textit|mathit|texttt|textnormal|operatorname\*?|emph|textsf|mathsf)\s*\{")
 _FRAC_CMDS = re.compile(r"\\[dtc]frac(?![a-zA-Z])")
+_DOUBLED_BACKSLASH = re.compile(  # not the row break "\\\\" before a command ("\\\\\\frac")
+    r"(?<!\\)\\\\(?=(?:frac|dfrac|tfrac|sqrt|le|leq|ge|geq|ne|neq|pi|infty|boxed|text|left|right|cdot|times|in|cup|cap|pm|mp|"
+    r"begin|end|circ|mathrm|mathbf|emptyset|varnothing|sin|cos|tan|log|ln|theta|alpha|beta|\\{|\\})(?![a-zA-Z]))")
 _THIN_THOUSANDS = re.compile(r"(?<=\d),\\!\s*(?=\d{3}(?!\d))")
 _EMPTYSET = re.compile(r"\\varnothing(?![a-zA-Z])|∅|\\emptyset(?![a-zA-Z])")
 _PAREN_MATH = re.compile(r"^\\[(\[](.*)\\[)\]]$", re.S)
@@ -57,6 +60,7 @@ def clean(s: str) -> str:
             s = s[:-1].rstrip()
         if s == before:
             break
+    s = _DOUBLED_BACKSLASH.sub(r"\\", s)  # "\\\\frac" from an escaped string: the command meant
     s = _THIN_THOUSANDS.sub(",", s)  # "11,\\! 111,\\! 100": the separator, then a stray space
     s = s.replace("\\!", "")  # negative thin space, as in 15,\\!000
     s = _EMPTYSET.sub("\\\\emptyset", s)

@@ -38,15 +38,14 @@ _OPERATOR_WORD = re.compile(r"(?<=[\d}])\s+(squared|cubed|factorial)$", re.I)
 _DIGIT_SPACE_DIGIT = re.compile(r"\d\s+\d")
 _RE_POW10 = re.compile(r"^10\s*\^\s*(?:\{\s*([+-]?\d{1,3})\s*\}|(\d))$")
 
-_PERCENT = re.compile(r"\s*(?:\\%|%|\\text\{\s*\\?%\s*\}|\s+percent|\\text\{\s*percent\s*\})$")
+_PERCENT = re.compile(r"\s*(?:\\%|%|\\text\{\s*\\?%\s*\}|\s+(?:percent|pct)|\\text\{\s*(?:percent|pct)\s*\})$")
 _CURRENCY = re.compile(r"\\\$|\$|\\text\{\s*\\?\$\s*\}|^USD\s*|\\pounds|£|€|¥")
 #: A run of words / ``\text{...}`` groups / per-slashes / squares at the end of an answer, not starting
 #: inside a LaTeX command name (``5\pi`` has no suffix "pi").
-_SUFFIX = re.compile(
-    r"(?<![\\A-Za-z])(?:\s*(?:\\text\s*\{[^{}]*\}|[A-Za-z]+\.?|/(?=\s*[A-Za-z\\]))(?:\s*\^\s*\{?\s*[23]\s*\}?)?)+\s*$")
+_SUFFIX = re.compile(  # atomic groups and possessive quantifiers: linear, never backtracks
+    r"(?<![\\A-Za-z])(?>\s*+(?>\\text\s*+\{[^{}]*+\}|[A-Za-z]++\.?+|/(?=\s*[A-Za-z\\]))"
+    r"(?>\s*+\^\s*+\{?+\s*+[23]\s*+\}?+)?+)++\s*+$")
 _TEXT_GROUP = re.compile(r"\\text\s*\{([^{}]*)\}")
-_GLUED_OK = {"cm", "mm", "km", "kg", "mg", "ml", "mL", "ft", "yd", "mi", "hr", "lb", "oz", "lbs", "hrs",
-             "min", "sec", "mph", "kph"}
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,7 @@ class Suffix:
     unit: str
 
 
-def read_suffix(text: str, ctx: Context = NO_CONTEXT, *, glued: bool = False) -> Suffix | None:
+def read_suffix(text: str, ctx: Context = NO_CONTEXT) -> Suffix | None:
     """Read the words after a number, or None when they are anything but units/nouns/value words.
 
     ``text`` is the suffix (``" dozen eggs"``, ``"\\text{ cm}^2"``). The first word may be a value word
@@ -86,8 +85,6 @@ def read_suffix(text: str, ctx: Context = NO_CONTEXT, *, glued: bool = False) ->
     """
     in_text = "\\text" in text
     plain = _TEXT_GROUP.sub(lambda m: " " + m.group(1) + " ", text).strip()
-    if glued and plain in _GLUED_OK:
-        in_text = True
     words = plain.split()
     factor = Fraction(1)
     if words:
@@ -103,16 +100,27 @@ def read_suffix(text: str, ctx: Context = NO_CONTEXT, *, glued: bool = False) ->
     return Suffix(factor, unit)
 
 
+def _find_suffix(t: str) -> tuple[int, str] | None:
+    """(start, text) of the trailing word run, looked for in the last 120 characters only (a unit
+    phrase is short; a longer run of words is no unit, and this keeps the search linear)."""
+    tail = t[-120:]
+    m = _SUFFIX.search(tail)
+    if not m:
+        return None
+    return len(t) - len(tail) + m.start(), m.group(0)
+
+
 def strip_units(t: str, ctx: Context = NO_CONTEXT) -> tuple[str, str]:
     """(text without a trailing unit phrase, the canonical unit or ""). Only units and nouns of the
     question are removed; value words and anything else stay (so the text is no plain number)."""
-    m = _SUFFIX.search(t)
-    if not m or m.start() == 0:
+    found = _find_suffix(t)
+    if not found or found[0] == 0:
         return t, ""
-    suffix = read_suffix(m.group(0), ctx, glued=not t[m.start()].isspace())
+    start, text = found
+    suffix = read_suffix(text, ctx)
     if suffix is None or suffix.factor != 1 or not suffix.unit:
         return t, ""
-    return t[: m.start()].rstrip(), suffix.unit
+    return t[:start].rstrip(), suffix.unit
 
 
 def _dec(s: str) -> Fraction:
@@ -141,13 +149,13 @@ def parse_number(text: str, *, cleaned: bool = False, ctx: Context = NO_CONTEXT)
             percent = True
             t = t[: m.start()].strip()
             continue
-        m = _SUFFIX.search(t)
-        if m and m.start() > 0 and factor == 1 and not unit:
-            suffix = read_suffix(m.group(0), ctx, glued=not t[m.start()].isspace())
+        found = _find_suffix(t)
+        if found and found[0] > 0 and factor == 1 and not unit:
+            suffix = read_suffix(found[1], ctx)
             if suffix is None:
                 return None  # a word that is no unit, no noun of the question, no exact value word
             factor, unit = suffix.factor, suffix.unit
-            t = t[: m.start()].strip()
+            t = t[: found[0]].strip()
             continue
         break
     t = _CURRENCY.sub("", t).strip()

@@ -86,8 +86,43 @@ class Eq:
 
 
 @dataclass(frozen=True)
+class Time:
+    """A time of day, in seconds after midnight (``08:34 \\text{P.M.}``, ``20:34:00``)."""
+
+    seconds: int
+
+
+@dataclass(frozen=True)
 class Empty:
     pass
+
+
+_CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?\s*(?:\\text\{\s*([AaPp])\.?\s*[Mm]\.?\s*\}|([AaPp])\.?\s*[Mm]\.?)?$")
+
+
+def _clock(s: str) -> tuple[int, bool] | None:
+    """(seconds after midnight, unambiguous) of ``HH:MM[:SS][ AM|PM]``; ``unambiguous`` when it has
+    seconds or AM/PM (a bare ``20:34`` may as well be a ratio)."""
+    m = _CLOCK.match(s.strip())
+    if not m:
+        return None
+    h, mi, sec = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+    half = (m.group(4) or m.group(5) or "").lower()
+    if mi > 59 or sec > 59 or h > 23 or (half and not 1 <= h <= 12):
+        return None
+    if half:
+        h = h % 12 + (12 if half == "p" else 0)
+    return h * 3600 + mi * 60 + sec, bool(half or m.group(3))
+
+
+def as_time(node) -> int | None:
+    """A node read as a time of day: a :class:`Time`, or an expression that is a bare ``HH:MM``."""
+    if isinstance(node, Time):
+        return node.seconds
+    if isinstance(node, Expr):
+        t = _clock(node.latex)
+        return t[0] if t else None
+    return None
 
 
 Node = object
@@ -97,7 +132,7 @@ _VAR = re.compile(r"^(?:[a-zA-Z]|\\(?:alpha|beta|gamma|delta|theta|phi|lambda|mu
                   r"(?:_\{?[a-zA-Z0-9]{1,3}\}?)?(?:\s*\(\s*[a-z]\s*\))?'*$")
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z' -]*$")
 _CHOICE = re.compile(r"^\(\s*([A-Ea-e])\s*\)$")
-_LIST_SEPS = (",", ";", "\\text{ and }", "\\text{ or }", "\\text{and}", "\\text{or}", " and ", " or ",
+_LIST_SEPS = (",", "\\text{ and }", "\\text{ or }", "\\text{and}", "\\text{or}", " and ", " or ",
               "\\quad\\text{and}", "\\text{, }", "\\text{,}")
 _INEQ_SEPS = ("\\le ", "\\ge ", "<", ">", "\\le", "\\ge")
 _MATRIX = re.compile(r"^\\begin\{([pbvBV]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}$", re.S)
@@ -129,6 +164,16 @@ def parse(text: str, *, max_items: int = 64, ctx: Context = NO_CONTEXT, _depth: 
     num = parse_number(s, cleaned=True, ctx=ctx)
     if num is not None:
         return num
+
+    groups = [p for p in split_top(s, (";",)) if p.strip()]
+    if len(groups) > 1:  # "p=5,q=2; p=7,q=2": groups of one answer each
+        if len(groups) > max_items:
+            raise ParseLimit(f"more than {max_items} items")
+        return Seq("list", tuple(rec(p) for p in groups))
+
+    clock = _clock(s)
+    if clock is not None and clock[1]:
+        return Time(clock[0])
 
     parts = [p for p in split_top(s, _LIST_SEPS) if p != ""]
     parts = [_strip_connective(p) for p in parts]
@@ -252,6 +297,7 @@ _LABEL = re.compile(
     rf"^(?:{_NAME}(?:\s*\(\s*[^()=<>]{{1,24}}\s*\))?"  # x, a_1, f(x), f(2), P(A)
     r"|\|\s*[A-Z]{1,3}\s*\||[A-Z]{2,3}|\\overline\s*\{\s*[A-Z]{1,3}\s*\}"  # |AB|, AB, \overline{AB}
     r"|(?:m\s*)?\\angle\s*[A-Z]{1,3}"  # \angle ABC, m\angle A
+    r"|\\frac\s*\{\s*[A-Z]{1,3}\s*\}\s*\{\s*[A-Z]{1,3}\s*\}"  # \frac{NO}{BO}
     rf"|\(\s*{_NAME}(?:\s*,\s*{_NAME})+\s*\)"  # (p,q)
     rf"|{_NAME}(?:\s*:\s*{_NAME})+"  # V_1:V_2
     r")$")
@@ -321,7 +367,33 @@ def _negate(node, text: str, rec):
     return rec(f"-({text})")
 
 
-def _inequality(s: str, rec) -> Interval | None:
+_ABS = re.compile(rf"^\|\s*{_NAME}\s*\|$")
+
+
+def _abs_bound(op: str, bound):
+    """``|x| < b`` is ``(-b, b)``; ``|x| \\ge b`` is ``(-\\infty, -b] \\cup [b, \\infty)`` (numeric b >= 0)."""
+    if not isinstance(bound, Num) or bound.value < 0 or bound.unit or bound.percent:
+        return None
+    neg = Num(-bound.value)
+    closed = op in ("\\le", "\\ge")
+    if op in ("<", "\\le"):
+        return Interval(closed, neg, bound, closed)
+    return Seq("union", (Interval(False, _NINF, neg, closed), Interval(closed, bound, _INF, False)))
+
+
+def _abs_between(lo, ops: list[str], hi):
+    """``1 \\le |z| \\le 3/2`` is ``[-3/2, -1] \\cup [1, 3/2]`` (numeric bounds, 0 <= lo <= hi)."""
+    if not all(o in ("<", "\\le") for o in ops):
+        return None
+    if not (isinstance(lo, Num) and isinstance(hi, Num)) or lo.unit or hi.unit or lo.percent or hi.percent:
+        return None
+    if not 0 <= lo.value <= hi.value:
+        return None
+    lc, hc = ops[0] == "\\le", ops[1] == "\\le"
+    return Seq("union", (Interval(hc, Num(-hi.value), Num(-lo.value), lc), Interval(lc, lo, hi, hc)))
+
+
+def _inequality(s: str, rec) -> Interval | Seq | None:
     """``x \\le 3`` -> ``(-\\infty, 3]``; ``-2 < x \\le 3`` -> ``(-2, 3]``; ``3 > x`` -> ``(-\\infty, 3)``."""
     tokens = re.split(r"(\\le |\\ge |\\le(?![a-z])|\\ge(?![a-z])|<|>)", s)
     if len(tokens) not in (3, 5):
@@ -341,6 +413,9 @@ def _inequality(s: str, rec) -> Interval | None:
                 if neg_side == 0:
                     return _half_line(flip[op], negated)
                 return _half_line(op, negated)
+        if _ABS.match(a) or _ABS.match(b):
+            at_left = bool(_ABS.match(a))
+            return _abs_bound(op if at_left else flip[op], rec(b if at_left else a))
         if _VAR.match(a) and not _VAR.match(b):
             var, bound, op_ = a, b, op
         elif _VAR.match(b) and not _VAR.match(a):
@@ -350,6 +425,8 @@ def _inequality(s: str, rec) -> Interval | None:
             return None
         return _half_line(op_, rec(bound))
     lo, var, hi = terms
+    if _ABS.match(var):
+        return _abs_between(rec(lo), ops, rec(hi))
     if not _VAR.match(var) or _VAR.match(lo) or _VAR.match(hi):
         return None
     if all(o in ("<", "\\le") for o in ops):
@@ -359,5 +436,5 @@ def _inequality(s: str, rec) -> Interval | None:
     return None
 
 
-__all__ = ["parse", "ParseLimit", "Expr", "Text", "Choice", "Seq", "Interval", "Matrix", "Eq", "Empty", "Num",
+__all__ = ["parse", "ParseLimit", "Expr", "Text", "Choice", "Seq", "Interval", "Matrix", "Eq", "Empty", "Num", "Time",
            "UNORDERED"]

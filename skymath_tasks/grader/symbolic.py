@@ -64,8 +64,13 @@ def guard_reason(text: str, cfg: GraderConfig) -> str | None:
             return "factorial argument > 1000"
     if re.search(r"\}\s*!|\)\s*!", text):
         return "factorial of an expression"
-    if "\\int" in text or "\\sum" in text or "\\prod" in text or "\\lim" in text:
+    if "\\int" in text or "\\lim" in text:
         return "calculus operators are not graded symbolically"
+    if "\\sum" in text or "\\prod" in text:
+        # a sum with numeric limits is evaluated: keep them small (exponent literals are capped above)
+        for lim in re.findall(r"(?:_|\^)\s*\{?\s*[a-z]?\s*=?\s*(\d+)", text):
+            if int(lim) > cfg.max_exponent:
+                return f"sum/product limit {lim} > {cfg.max_exponent}"
     return None
 
 
@@ -178,7 +183,25 @@ class SympyProver:
             dp, dg = pl - pr, gl - gr
         except Exception:
             return False
-        return self.equal(dp, dg) or self.equal(dp, -dg)
+        if self.equal(dp, dg) or self.equal(dp, -dg):
+            return True
+        return self._proportional(dp, dg)
+
+    def _proportional(self, dp, dg) -> bool:
+        """``2x+4y-3=0`` and ``y=-x/2+3/4``: one side-difference is a nonzero constant times the other,
+        so both equations have the same solutions."""
+        import sympy
+
+        if not (isinstance(dp, sympy.Expr) and isinstance(dg, sympy.Expr)) or dg == 0:
+            return False
+        try:
+            ratio = sympy.simplify(sympy.cancel(dp / dg))
+        except Exception:
+            return False
+        if ratio.free_symbols or not ratio.is_number or ratio == 0 or ratio.is_finite is not True:
+            return False
+        self.last_reason = "equations differ by a nonzero constant factor"
+        return True
 
     def equal(self, a, b) -> bool:
         import sympy

@@ -98,6 +98,11 @@ _SPELLINGS = {
 #: per-slash like ``m/s``): a bare ``5 m`` may as well be 5 times the variable m.
 _SHORT = {k for k in _SPELLINGS if len(k) <= 2}
 
+#: Two- and three-letter abbreviations read as units even outside ``\\text{}`` (``10 cm^2``, ``5kg``):
+#: no answer means "5 times c times m" with them.
+ABBREVIATIONS = frozenset({"cm", "mm", "km", "kg", "mg", "ml", "mL", "ft", "yd", "mi", "hr", "lb", "oz", "lbs",
+                           "hrs", "min", "sec", "mph", "kph", "cm.", "ft."})
+
 #: Words that change the value of the number before them, exactly.
 MULTIPLIERS = {
     "dozen": 12, "dozens": 12, "hundred": 100, "hundreds": 100, "thousand": 1000, "thousands": 1000,
@@ -281,7 +286,8 @@ def read_unit(text: str, ctx: Context, *, in_text: bool) -> str | None:
         elif t.isdigit():
             return None
         else:
-            short_ok = in_text or (i > 0 and tokens[i - 1] == "/") or (i + 1 < len(tokens) and tokens[i + 1] == "/")
+            short_ok = (in_text or t in ABBREVIATIONS or (i > 0 and tokens[i - 1] == "/")
+                        or (i + 1 < len(tokens) and tokens[i + 1] == "/"))
             unit = canonical(t, in_text=short_ok)
             if unit is None:
                 unit = _noun(low, ctx)
