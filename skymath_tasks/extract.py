@@ -30,6 +30,9 @@ _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])")
 _BOX_SEP = re.compile(r"(?:,|;|and|\\text\{(?:,|and)\}|\\quad|\\qquad)?")
 #: Minerva's closing sentence ("The final answer is $5$. I hope it is correct."): no part of the answer.
 _CLOSING = re.compile(r"(?<=\S)\s*I hope it is correct\.?$")
+#: Closing sentences that say nothing about the answer; any other text after the answer line withdraws it.
+_CLOSINGS = re.compile(r"(?im)^[ \t]*(?:thanks?(?: you)?|i hope (?:it is|this is) correct|i hope (?:this|that|it) helps|"
+                       r"hope (?:this|that|it) helps|q\.?e\.?d|done|\\blacksquare|\\square|∎)[ \t]*[.!]?[ \t]*$")
 _QUOTES_OPEN = "\"'`“‘«"
 #: End-of-sequence tokens some backends leave in the text; they say nothing after the answer.
 _END_TOKENS = re.compile(r"</s>|<\|endoftext\|>|<\|im_end\|>|<\|eot_id\|>|<eos>|<\|end\|>|<\|end_of_text\|>")
@@ -117,7 +120,9 @@ def _last_marker_answer(regex: re.Pattern[str], response: str, max_chars: int) -
     ans, end = _cut_answer(stripped, max_chars)  # "The answer is:\n\\[ 5 \\]": the next line counts
     if not ans:
         return Extraction(None, "nothing after the marker")
-    after = _END_TOKENS.sub(" ", stripped[end:])
+    if len(ans) > max_chars:
+        return Extraction(ans)  # a runaway answer: graded wrong as too long, whatever follows
+    after = _CLOSINGS.sub(" ", _END_TOKENS.sub(" ", stripped[end:]))
     if any(ch.isalnum() for ch in after):
         return Extraction(None, "text after the final answer (it may withdraw or qualify it)")
     return Extraction(ans)
@@ -134,37 +139,48 @@ def extract_marker(response: str, max_chars: int = MAX_ANSWER_CHARS) -> str | No
     return found.answer if found else None
 
 
-def _boxes(text: str) -> list[tuple[int, int, str | None]]:
-    """Every ``\boxed{...}`` / ``\fbox{...}`` (brace-matched) or ``\boxed 2``: (start, end, content);
-    content is None for a box that is not closed or has no argument."""
-    out: list[tuple[int, int, str | None]] = []
-    for m in _BOX_RE.finditer(text):
-        i = m.end()
-        if i < len(text) and text[i] == "{":
-            close = matching_brace(text, i)
-            out.append((m.start(), close + 1, text[i + 1:close]) if close >= 0 else (m.start(), len(text), None))
-        else:  # \boxed 2  (no braces): the token up to whitespace or '$'
-            t = re.match(r"\s+([^\s$]+)", text[i:])
-            out.append((m.start(), i + t.end(), t.group(1)) if t else (m.start(), i, None))
-    return out
+def _box(text: str, m: re.Match[str], stop: int) -> tuple[int, int, str] | None:
+    """The box whose command ``m`` matched, if it closes before ``stop``: (start, end, content).
+    ``\boxed 2`` (no braces) is the token up to whitespace or '$'."""
+    i = m.end()
+    if i < len(text) and text[i] == "{":
+        close = matching_brace(text, i, stop)
+        return (m.start(), close + 1, text[i + 1:close]) if close >= 0 else None
+    t = re.match(r"\s+([^\s$]+)", text[i:min(stop, i + 200)])
+    return (m.start(), i + t.end(), t.group(1)) if t else None
 
 
 def last_boxed(text: str) -> str | None:
-    """Content of the last ``\boxed{...}`` / ``\fbox{...}`` (brace-matched), or of ``\boxed 2``."""
-    boxes = _boxes(text)
-    return boxes[-1][2] if boxes else None
+    """Content of the last ``\boxed{...}`` / ``\fbox{...}`` (brace-matched), or of ``\boxed 2``;
+    None when the last one is not closed."""
+    found = None
+    for found in _BOX_RE.finditer(text):
+        pass
+    if found is None:
+        return None
+    box = _box(text, found, len(text))
+    return box[2] if box else None
 
 
 def last_boxed_run(text: str) -> str | None:
     """The last box, or the last run of boxes separated only by commas/"and" (``\boxed{1}, \boxed{2}``),
-    joined as a list: a model that boxes each of several answers gives them all."""
-    boxes = _boxes(text)
-    if not boxes or boxes[-1][2] is None:
+    joined as a list: a model that boxes each of several answers gives them all.
+
+    Each earlier box is matched only up to the start of the next one, so this stays linear in the text.
+    """
+    starts = list(_BOX_RE.finditer(text))
+    if not starts:
         return None
-    run = [boxes[-1]]
-    for prev in reversed(boxes[:-1]):
+    last = _box(text, starts[-1], len(text))
+    if last is None:
+        return None
+    run = [last]
+    for m in reversed(starts[:-1]):
+        prev = _box(text, m, run[0][0])
+        if prev is None:
+            break
         gap = text[prev[1]:run[0][0]]
-        if prev[2] is None or len(gap) > 40 or not _BOX_SEP.fullmatch(re.sub(r"[\s$]", "", gap)):
+        if len(gap) > 40 or not _BOX_SEP.fullmatch(re.sub(r"[\s$]", "", gap)):
             break
         run.insert(0, prev)
     return ", ".join(b[2] for b in run)

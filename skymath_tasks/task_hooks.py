@@ -105,7 +105,9 @@ def _grade_all(doc: dict[str, Any], response: str, task: str) -> dict[str, Any]:
     from skymath_tasks.scoring import grade
 
     gold = str(doc["gold"])
-    grades = {mode: grade(response, gold, task=task, mode=mode) for mode in MODES}  # type: ignore[arg-type]
+    question = doc.get("question") or doc.get("problem")  # its nouns may name the answer's unit
+    grades = {mode: grade(response, gold, task=task, mode=mode, question=question)  # type: ignore[arg-type]
+              for mode in MODES}
     doc["skymath"] = {mode: g.to_dict() for mode, g in grades.items()}
     return {
         "strict": float(grades["strict"].correct),

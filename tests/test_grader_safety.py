@@ -35,6 +35,12 @@ PATHOLOGICAL = [
     "\\sqrt{" * 200 + "2" + "}" * 200, "1+" * 50000 + "1", "x" * 100_000, "9" * 5000,
     "((x+1)^{2}-1)^{500}", "((x+y+1)^{2}-1)^{300}", "((10^{1000})^{1000})^{1000}", "\\{" * 100 + "1" + "\\}" * 100,
     ",".join(["1"] * 5000), "\\begin{pmatrix}" + "\\\\".join(["1&2"] * 400) + "\\end{pmatrix}",
+    # the word-after-number reader, the arithmetic evaluator, the chain checker, boxed runs, labels
+    "5 " + "abcd " * 20000, "5" + "\\text{ cm}" * 5000, "5 " + "square " * 3000 + "feet", "1" + "+1" * 199,
+    "2" + "^{2}" * 100, "(" * 40 + "2" + ")" * 40 + "^{999}", "x" + " = 1" * 3000, "=" * 5000,
+    "\\boxed{1}" + ", \\boxed{1}" * 3000, "\\boxed{1}" + " " * 50000 + "\\boxed{2}",
+    "|" + "A" * 5000 + "|", "(" + ",".join("p" * 3000) + ")", "1 \\le |z| \\le " + "9" * 59,
+    "$$" + "1\n" * 10000, "\\[" + "\n" * 10000, "12:34:56" * 500, "\\in " * 3000,
 ]
 
 
@@ -89,6 +95,25 @@ def test_pathological_inputs_are_bounded() -> None:
                 slow.append((pred[:40], gold[:40], round(took, 2), v.tier))
             assert v.correct is False
     assert slow == [], slow
+
+
+def test_pathological_responses_are_bounded() -> None:
+    """Whole responses built to make the extractor slow: many markers, quotes, newlines, closings."""
+    responses = [
+        "The answer is 1" + "\n" * 200_000 + "Thanks",
+        "'The answer is 1' " * 20_000,
+        ("The answer is: 5\n" + " " * 50_000 + "\n") * 3,
+        "The answer is " + "$$" * 30_000,
+        "The answer is 5" + "\nI hope it is correct" * 20_000 + "\n6",
+        "\\boxed{" * 30_000,
+    ]
+    for resp in responses:
+        for mode in ("strict", "flexible"):
+            clear_cache()
+            t0 = time.monotonic()
+            v = grade(resp, "6", task="math", mode=mode, config=CFG)
+            assert time.monotonic() - t0 <= 2 * LIMIT, (resp[:40], mode)
+            assert v.correct is False
 
 
 def test_a_real_sympy_hang_is_killed_and_the_run_goes_on() -> None:

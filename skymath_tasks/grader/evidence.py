@@ -166,10 +166,15 @@ def skymath_judge(mode: str, **kwargs) -> Callable[[list[Case]], list[bool]]:
     return judge
 
 
+def _delimited(text: str) -> str:
+    """math-verify reads math inside delimiters: wrap a bare answer in ``$...$`` (as its tests do)."""
+    if any(d in text for d in ("$", "\\(", "\\[", "\\boxed")):
+        return text
+    return "$" + text + "$"
+
+
 def _mv_gold(c: Case) -> str:
-    if c.raw_gold is not None:
-        return c.raw_gold
-    return "$" + c.gold + "$"
+    return _delimited(c.raw_gold if c.raw_gold is not None else c.gold)
 
 
 def math_verify_judge(cases: list[Case]) -> list[bool]:
@@ -180,7 +185,7 @@ def math_verify_judge(cases: list[Case]) -> list[bool]:
     for c in cases:
         try:
             gold = parse(_mv_gold(c))
-            pred = parse(c.raw_prediction if c.raw_prediction is not None else c.response)
+            pred = parse(_delimited(c.raw_prediction) if c.raw_prediction is not None else c.response)
             out.append(bool(verify(gold, pred)))
         except Exception:  # math-verify raises on inputs it cannot read: that is its "no"
             out.append(False)

@@ -132,12 +132,13 @@ def matching_close(s: str, i: int) -> int:
     return -1
 
 
-def matching_brace(s: str, i: int) -> int:
+def matching_brace(s: str, i: int, stop: int | None = None) -> int:
     """Index of the ``}`` closing the ``{`` at ``s[i]``, braces only (escaped ``\\{``/``\\}`` skipped),
-    or -1 when it is never closed."""
+    or -1 when it is not closed before ``stop`` (default: the end of ``s``)."""
     depth = 0
     j = i
-    while j < len(s):
+    end = len(s) if stop is None else min(stop, len(s))
+    while j < end:
         ch = s[j]
         if ch == "\\":
             j += 2

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from skymath_tasks.grader.normalize import clean, leaf_key, matching_close, split_top, unwrap_command
 from skymath_tasks.grader.numbers import Num, parse_number, strip_units
-from skymath_tasks.grader.units import NO_CONTEXT, Context
+from skymath_tasks.grader.units import NO_CONTEXT, Context, label_core
 
 
 class ParseLimit(Exception):
@@ -80,8 +80,8 @@ class Eq:
     rhs: str = ""
     relation: bool = False
     checks: tuple = ()
-    #: the label is a single variable other than the one the question asks for (``y = 5`` when it
-    #: asks "Solve for $x$"): as a prediction, wrong
+    #: the label names another quantity than the one(s) the question asks for by name (``y = 5`` when
+    #: it asks "Solve for $x$", ``AC = 4`` when it asks "What is $AB$?"): as a prediction, wrong
     foreign: bool = False
 
 
@@ -235,6 +235,8 @@ def parse(text: str, *, max_items: int = 64, ctx: Context = NO_CONTEXT, _depth: 
 
     # equations and chains
     eq_parts = split_top(s, ("=",))
+    if len(eq_parts) > max_items:
+        raise ParseLimit(f"more than {max_items} sides")
     if len(eq_parts) >= 2:
         if not all(eq_parts):
             return _expr(s)  # "x =", "= 5": a malformed equation is never an answer
@@ -318,10 +320,8 @@ _FREE_LETTER = re.compile(r"[A-Za-df-hj-z]")  # e and i are constants here
 
 
 def _foreign(label: str, ctx: Context) -> bool:
-    name = label.strip()
-    if not re.fullmatch(r"[A-Za-z]", name):
-        return False
-    return ctx.asked_variable is not None and name != ctx.asked_variable
+    """Does the answer's label name another quantity than the ones the question asks for by name?"""
+    return bool(ctx.asked_labels) and label_core(label) not in ctx.asked_labels
 
 
 def _equation(parts: list[str], rec, ctx: Context) -> Eq:

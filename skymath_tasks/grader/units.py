@@ -152,30 +152,31 @@ class Context:
       wrong, even when the number matches;
     * ``mentions_percent``: whether it speaks of percent at all; None without a question. When it does
       not, ``24\\%`` can only be the number 0.24 (never the count 24);
-    * ``variables``: the letters of its math (``$...$``), None when it has none; ``asked_variable``:
-      the single letter it asks for ("Find $k$"), if any. An answer ``y = 5`` names a variable: it must
-      be the asked one, and one the problem has.
+    * ``asked_labels``: the quantities it asks for by name ("Find $k$", "What is $AB$?", "Find $a$ and
+      $b$"), as label cores (:func:`label_core`). An answer ``y = 5`` names its quantity: when the
+      question names the ones it asks for, the answer's must be one of them.
     """
 
     nouns: frozenset[str] = frozenset()
     asked_units: tuple[str, ...] = ()
     mentions_percent: bool | None = None
-    variables: frozenset[str] | None = None
-    asked_variable: str | None = None
+    asked_labels: frozenset[str] = frozenset()
 
     def to_job(self) -> dict:
         return {"nouns": sorted(self.nouns), "asked_units": list(self.asked_units),
-                "mentions_percent": self.mentions_percent,
-                "variables": None if self.variables is None else sorted(self.variables),
-                "asked_variable": self.asked_variable}
+                "mentions_percent": self.mentions_percent, "asked_labels": sorted(self.asked_labels)}
 
     @classmethod
     def from_job(cls, job: dict | None) -> "Context":
         if not job:
             return NO_CONTEXT
-        variables = job.get("variables")
         return cls(frozenset(job.get("nouns", ())), tuple(job.get("asked_units", ())), job.get("mentions_percent"),
-                   None if variables is None else frozenset(variables), job.get("asked_variable"))
+                   frozenset(job.get("asked_labels", ())))
+
+
+def label_core(label: str) -> str:
+    """``|AB|``, ``\\overline{AB}`` and ``AB`` name one segment; spaces and braces do not matter."""
+    return re.sub(r"\\overline|\\left|\\right|[|{}\s]", "", label)
 
 
 NO_CONTEXT = Context()
@@ -193,15 +194,20 @@ def _singular_forms(word: str) -> set[str]:
     return forms
 
 
-_MATH_SEGMENT = re.compile(r"\$\$?(.+?)\$\$?|\\\((.+?)\\\)", re.S)
-_COMMAND = re.compile(r"\\[A-Za-z]+|\\text\s*\{[^{}]*\}")
-_ASKED_VAR = re.compile(r"(?:value of|what is|what's|find|compute|determine|solve for|solve)\s+\$\s*([A-Za-z])\s*\$"
-                        r"|solve for ([A-Za-z])\b", re.I)
+_ASKED_LABELS = re.compile(r"(?:value of|values of|what is|what are|what's|find|compute|determine|solve for|solve)"
+                           r"\s+((?:\$[^$]{1,16}\$(?:\s*,\s*|\s*,?\s+and\s+)?)+)", re.I)
+_SOLVE_FOR = re.compile(r"\bsolve for ([A-Za-z])\b", re.I)
 _PERCENT_WORD = re.compile(r"%|percent", re.I)
 
 
+def _is_label(text: str) -> bool:
+    from skymath_tasks.grader.parser import is_label  # the parser owns what a label is
+
+    return is_label(text)
+
+
 def context_from_question(question: str | None) -> Context:
-    """Nouns a unit may be taken from, the units and variable it asks for, its letters."""
+    """Nouns a unit may be taken from, the units and the named quantities it asks for."""
     if not question:
         return NO_CONTEXT
     text = question[:20_000]
@@ -219,13 +225,14 @@ def context_from_question(question: str | None) -> Context:
                 if unit not in asked:
                     asked.append(unit)
                 break
-    segments = [a or b for a, b in _MATH_SEGMENT.findall(text)]
-    variables = None
-    if segments:
-        variables = frozenset(re.findall(r"[A-Za-z]", _COMMAND.sub(" ", " ".join(segments))))
-    m = _ASKED_VAR.search(text)
-    asked_var = (m.group(1) or m.group(2)) if m else None
-    return Context(frozenset(nouns), tuple(asked), bool(_PERCENT_WORD.search(text)), variables, asked_var)
+    labels: set[str] = set()
+    for m in _ASKED_LABELS.finditer(text):
+        for item in re.findall(r"\$([^$]{1,16})\$", m.group(1)):
+            if _is_label(item):
+                labels.add(label_core(item))
+    for m in _SOLVE_FOR.finditer(text):
+        labels.add(m.group(1))
+    return Context(frozenset(nouns), tuple(asked), bool(_PERCENT_WORD.search(text)), frozenset(labels))
 
 
 def canonical(word: str, *, in_text: bool = True) -> str | None:
