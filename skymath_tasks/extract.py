@@ -23,11 +23,15 @@ Task = Literal["gsm8k", "math"]
 Mode = Literal["strict", "flexible"]
 
 _MARKER_RE = re.compile(r"The answer is\s*:?", re.IGNORECASE)
+#: "Answer: 9" / "Answer \\[ 9 \\]" at the start of a line (flexible only).
+_ANSWER_LINE_RE = re.compile(r"(?m)^[ \t*#]*Answer[ \t*]*:?")
+#: The start of a new chat turn: nothing after it is the response's.
+_NEXT_TURN = re.compile(r"<\|im_start\|>|<\|start_header_id\|>|<\|user\|>|<start_of_turn>")
 _FINAL_RE = re.compile(r"(?:final answer|the correct answer)\s*(?:is|:)\s*:?", re.IGNORECASE)
 _ZH_RE = re.compile(r"(?:最终)?答案(?:是|为|：|:)\s*[:：]?")
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])")
 #: What may stand between two boxes of one answer (after removing whitespace and "$").
-_BOX_SEP = re.compile(r"(?:,|;|and|\\text\{(?:,|and)\}|\\quad|\\qquad)?")
+_BOX_SEP = re.compile(r"(?:,|;|and|\\text\{(?:,|and)\}|\\quad|\\qquad|\\\\|\\[\[\]()])*")
 #: Minerva's closing sentence ("The final answer is $5$. I hope it is correct."): no part of the answer.
 _CLOSING = re.compile(r"(?<=\S)\s*I hope it is correct\.?$")
 #: Closing sentences that say nothing about the answer; any other text after the answer line withdraws it.
@@ -180,7 +184,7 @@ def last_boxed_run(text: str) -> str | None:
         if prev is None:
             break
         gap = text[prev[1]:run[0][0]]
-        if len(gap) > 40 or not _BOX_SEP.fullmatch(re.sub(r"[\s$]", "", gap)):
+        if len(gap) > 60 or not _BOX_SEP.fullmatch(re.sub(r"[\s$.]", "", gap)):
             break
         run.insert(0, prev)
     return ", ".join(b[2] for b in run)
@@ -204,6 +208,9 @@ def extract(response: str, task: Task = "math", mode: Mode = "strict",
         raise ValueError(f"mode must be 'strict' or 'flexible', got {mode!r}")
     if task not in ("gsm8k", "math"):
         raise ValueError(f"task must be 'gsm8k' or 'math', got {task!r}")
+    turn = _NEXT_TURN.search(response)
+    if turn:
+        response = response[:turn.start()]
     found = _last_marker_answer(_MARKER_RE, response, max_chars)
     if found is not None and (found.answer is not None or mode == "strict"):
         return found
@@ -222,7 +229,7 @@ def extract(response: str, task: Task = "math", mode: Mode = "strict",
         boxed = boxed[:max_chars + 1]
     if boxed:
         return Extraction(boxed.strip())
-    for regex in (_FINAL_RE, _ZH_RE):
+    for regex in (_FINAL_RE, _ANSWER_LINE_RE, _ZH_RE):
         found = _last_marker_answer(regex, response, max_chars)
         if found is not None:
             return found

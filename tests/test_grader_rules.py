@@ -32,6 +32,11 @@ def test_r1_extraction_display_blocks_quotes_and_withdrawn_answers() -> None:
         assert grade("The answer is: 6.\nI hope it is correct.\n</s>", "6", mode=mode).correct
         assert grade("The answer is: 6\nThanks", "6", mode=mode).correct
     assert grade("The answer is: 6\nWait, no.\n\\boxed{5}", "5", mode="flexible").correct
+    # flexible also reads "Answer: ..." lines and Minerva's "final answer is"; a new chat turn ends the response
+    assert grade("Work.\nAnswer \\[ 9 \\]", "9", mode="flexible").correct
+    assert grade("Final Answer: The final answer is 12,000,023. I hope it is correct. <|im_start|>user\nThe answer is 5",
+                 "12000023", mode="flexible").correct
+    assert not grade("Work.\nAnswer \\[ 9 \\]", "9", mode="strict").correct
     assert not grade("The answer is: 6\nWait, no.\n\\boxed{5}", "5", mode="strict").correct
     # a runaway answer is wrong, and never graded on a cut prefix
     assert not grade("The answer is " + "1" * 1200, "1" * 1200).correct
@@ -134,6 +139,8 @@ def test_r7_sets_lists_tuples() -> None:
     assert credited("{2, 3, 5}", "2,3,5") and credited("${-2021, 2021}$", "\\pm 2021")
     assert credited("\\pm 2021", "\\{-2021, 2021\\}") and credited("\\sqrt{2},\\sqrt{3}", "\\sqrt3,\\sqrt2")
     assert grade("So $\\boxed{1}, \\boxed{2}, \\boxed{3}$", "1,2,3", mode="flexible").correct
+    assert grade("$$\\boxed{(2, 2)} \\quad \\text{and} \\quad \\boxed{(6, 2)}$$", "(2, 2), (6, 2)", mode="flexible").correct
+    assert not grade("We get \\boxed{1}. Later, \\boxed{2}", "1,2", mode="flexible").correct  # prose between: last box
     assert credited("\\varnothing", "\\emptyset") and credited("\\{\\}", "\\emptyset")
     assert credited("x=2, y=3", "(2,3)") and credited("(5,2),(7,2)", "p=5,q=2;p=7,q=2")
     assert not credited("y=3, x=2", "(3,2)")  # the point's order is the letters'

@@ -38,7 +38,7 @@ _OPERATOR_WORD = re.compile(r"(?<=[\d}])\s+(squared|cubed|factorial)$", re.I)
 _DIGIT_SPACE_DIGIT = re.compile(r"\d\s+\d")
 _RE_POW10 = re.compile(r"^10\s*\^\s*(?:\{\s*([+-]?\d{1,3})\s*\}|(\d))$")
 
-_PERCENT = re.compile(r"\s*(?:\\%|%|\\text\{\s*\\?%\s*\}|\s+(?:percent|pct)|\\text\{\s*(?:percent|pct)\s*\})$")
+_PERCENT = re.compile(r"\s*(?:\\%|%|\\text\{\s*\\?%\s*\}|\s+(?:percent|percentage|pct)|\\text\{\s*(?:percent|pct)\s*\})$")
 _CURRENCY = re.compile(r"\\\$|\$|\\text\{\s*\\?\$\s*\}|^USD\s*|\\pounds|£|€|¥")
 #: A run of words / ``\text{...}`` groups / per-slashes / squares at the end of an answer, not starting
 #: inside a LaTeX command name (``5\pi`` has no suffix "pi").

@@ -134,7 +134,6 @@ _WORDS = re.compile(r"^[A-Za-z][A-Za-z' -]*$")
 _CHOICE = re.compile(r"^\(\s*([A-Ea-e])\s*\)$")
 _LIST_SEPS = (",", "\\text{ and }", "\\text{ or }", "\\text{and}", "\\text{or}", " and ", " or ",
               "\\quad\\text{and}", "\\text{, }", "\\text{,}")
-_INEQ_SEPS = ("\\le ", "\\ge ", "<", ">", "\\le", "\\ge")
 _MATRIX = re.compile(r"^\\begin\{([pbvBV]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}$", re.S)
 _QUOTES = re.compile(r"^[\"'`“”‘’]+(.*?)[\"'`“”‘’]+$")
 
@@ -294,7 +293,7 @@ def _matrix(body: str, rec, max_items: int) -> Matrix:
 #: A left side that names the quantity asked for: a variable (``x``, ``a_1``, ``f(x)``), a function
 #: value (``f(2)``, ``P(A)``), a length or segment (``|AB|``, ``AB``, ``\overline{AB}``), an angle
 #: (``\angle ABC``, ``m\angle A``), a tuple of names (``(p,q)``), a ratio of names (``V_1:V_2``).
-_NAME = r"(?:[a-zA-Z]|\\(?:alpha|beta|gamma|delta|theta|phi|lambda|mu|omega|varphi|rho|sigma|tau|psi|varepsilon|epsilon|eta|xi|zeta|kappa|nu|chi))(?:_\{?[a-zA-Z0-9]{1,3}\}?)?'*"
+_NAME = r"(?:[a-zA-Z]|\\(?:alpha|beta|gamma|delta|theta|phi|lambda|mu|omega|varphi|rho|sigma|tau|psi|varepsilon|epsilon|eta|xi|zeta|kappa|nu|chi))(?:_\{?[a-zA-Z0-9]{1,4}\}?)?'*"
 _LABEL = re.compile(
     rf"^(?:{_NAME}(?:\s*\(\s*[^()=<>]{{1,24}}\s*\))?"  # x, a_1, f(x), f(2), P(A)
     r"|\|\s*[A-Z]{1,3}\s*\||[A-Z]{2,3}|\\overline\s*\{\s*[A-Z]{1,3}\s*\}"  # |AB|, AB, \overline{AB}
