@@ -65,9 +65,12 @@ def test_config_from_yaml_rejects_unknown_keys(tmp_path):
 def test_injected_faults_every_request_answered_exactly_once(tmp_path, backend):
     with FakeOpenAIServer(_echo, latency_s=0.005) as srv:
         for kind in ("429", "500", "malformed", "truncated", "drop", "hang"):
-            srv.inject(kind, times=2, hang_s=2.0, retry_after=0.05)
+            srv.inject(kind, times=2, hang_s=6.0, retry_after=0.05)
         reqs = _reqs(30)
-        stats = run_requests(ChatClient(_cfg(srv, http_backend=backend)), reqs, tmp_path / "out.jsonl", progress=False)
+        # a 3 s timeout: long enough that no healthy reply times out on a loaded 2-core machine (the exact
+        # retry counts below), short against the 6 s hang that must time out
+        stats = run_requests(ChatClient(_cfg(srv, http_backend=backend, timeout_s=3.0)), reqs, tmp_path / "out.jsonl",
+                             progress=False)
         faulted = [r.request_id for r in srv.log if r.fault]
         per_id = srv.count_by_request_id()
     rows = read_output_rows(tmp_path / "out.jsonl")
