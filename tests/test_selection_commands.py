@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from skymath_tasks.jsonl_io import DataError
-from synth import selection_cli
-from synth.dedup import DedupConfig, dedup_file
-from synth.hard import parse_level, select_by_judge, select_by_level
-from synth.verify import verify_by_answer, verify_by_judge
+from synth.selection import cli as selection_cli
+from synth.selection.dedup import DedupConfig, dedup_file
+from synth.selection.hard import parse_level, select_by_judge, select_by_level
+from synth.selection.verify import verify_by_answer, verify_by_judge
 from tests.helpers.openai_server import FakeOpenAIServer
 
 

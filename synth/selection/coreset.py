@@ -382,7 +382,7 @@ def select_coreset_file(
 
     from skymath_tasks.jsonl_io import JsonlAppender, read_output_rows
 
-    from synth.embeddings import Embedder, EmbeddingConfig
+    from synth.selection.embeddings import Embedder, EmbeddingConfig
 
     t0 = time.perf_counter()
     output_path = Path(output_path)

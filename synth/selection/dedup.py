@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from skymath_tasks.jsonl_io import write_jsonl
-from synth.decontam import tokenize
-from synth.verify import iter_raw_rows, require_str
+from synth.selection.decontam import tokenize
+from synth.selection.verify import iter_raw_rows, require_str
 
 log = logging.getLogger(__name__)
 

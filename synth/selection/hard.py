@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from skymath_tasks.jsonl_io import DataError
-from synth.verify import Verdict, iter_raw_rows, load_seed_map, require_str, run_judge, select_rows
+from synth.selection.verify import Verdict, iter_raw_rows, load_seed_map, require_str, run_judge, select_rows
 
 log = logging.getLogger(__name__)
 

@@ -235,7 +235,8 @@ def default_data_dir() -> Path:
     env = os.environ.get("SKYMATH_SHARED_DATA")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    # registry: 14a (the checkout's sibling ../shared/data; one level deeper since the move to synth/selection)
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def builtin_benchmark(name: str, data_dir: str | os.PathLike | None = None) -> BenchmarkSpec:

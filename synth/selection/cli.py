@@ -58,7 +58,7 @@ def _guard(func):
 
 
 def cmd_decontaminate(args: argparse.Namespace) -> int:
-    from synth.decontam import BenchmarkSpec, DecontamConfig, NgramIndex, contamination_markdown, decontaminate_file
+    from synth.selection.decontam import BenchmarkSpec, DecontamConfig, NgramIndex, contamination_markdown, decontaminate_file
 
     benches = args.bench or ["gsm8k", "math"]
     specs = [BenchmarkSpec.parse(b, args.data_dir) for b in benches]
@@ -122,15 +122,15 @@ def _add_decontaminate(sub) -> None:
 
 
 def cmd_coreset(args: argparse.Namespace) -> int:
-    from synth.coreset import select_coreset_file
-    from synth.embeddings import EmbeddingConfig
+    from synth.selection.coreset import select_coreset_file
+    from synth.selection.embeddings import EmbeddingConfig
 
     ecfg = EmbeddingConfig(model=args.model, cache_dir=args.cache_dir, batch_size=args.batch_size, device=args.device)
     k = args.k
     if k is None:
         if args.fraction is None:
             raise ValueError("give -k or --fraction")
-        from synth.coreset import read_texts
+        from synth.selection.coreset import read_texts
 
         k = max(1, round(args.fraction * len(read_texts(args.input, args.text_field)[0])))
     report = select_coreset_file(
@@ -173,7 +173,7 @@ def _add_coreset(sub) -> None:
 
 
 def cmd_select_hard(args: argparse.Namespace) -> int:
-    from synth import hard
+    from synth.selection import hard
 
     if args.by == "level":
         stats = hard.select_by_level(
@@ -186,7 +186,7 @@ def cmd_select_hard(args: argparse.Namespace) -> int:
             text_field=args.text_field, overwrite=args.overwrite, progress=not args.quiet,
         )
     if args.random_control:
-        from synth.verify import write_random_control
+        from synth.selection.verify import write_random_control
 
         write_random_control(args.input, stats["kept"], args.random_control, seed=args.seed)
     print(json.dumps(stats, indent=2))
@@ -218,7 +218,7 @@ def _add_select_hard(sub) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from synth import verify
+    from synth.selection import verify
 
     if args.verifier == "answer":
         stats = verify.verify_by_answer(
@@ -266,7 +266,7 @@ def _add_verify(sub) -> None:
 
 
 def cmd_dedup(args: argparse.Namespace) -> int:
-    from synth.dedup import DedupConfig, dedup_file
+    from synth.selection.dedup import DedupConfig, dedup_file
 
     cfg = DedupConfig(threshold=args.threshold, num_perm=args.num_perm, bands=args.bands, shingle=args.shingle,
                       fields=_fields(args.fields) or ("query",))
