@@ -8,6 +8,11 @@ min-hashes of one of ``bands`` bands become candidates; a candidate pair is a du
 fraction of equal min-hashes (an unbiased estimate of Jaccard similarity) is at least ``threshold``.
 Duplicates are grouped (union-find) and the first row of each group in input order is kept.
 
+Deterministic: token hashes are the byte-polynomial hashes of decontamination (the same in every
+process, whatever ``PYTHONHASHSEED``), and the min-hash permutations come from a seeded generator, so
+the same file gives the same kept rows byte for byte. (Python's ``hash()`` of a string changes per
+process; it made the kept rows change from run to run.)
+
 Two passes through the step protocol: the first reads every row and computes its signature, the
 second (:class:`DedupFilter` under :func:`synth.selection.step.run_step`) writes the kept rows and
 ``<output>.removed.jsonl``. Memory: ``num_perm * 4`` bytes per row (128 -> 512 B; 1M rows -> 0.5 GB).
@@ -22,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from synth.cli_args import option
-from synth.selection.decontam import tokenize
+from synth.selection.decontam import prepare, text_token_hashes
 from synth.selection.reader import Row, RowReader
 from synth.selection.step import KEEP, Decision, InputScan, PerRowFilter, StepFiles, run_step
 
@@ -40,14 +45,9 @@ class DedupConfig:
     batch_rows: int = option(512, help="rows per signature batch")
 
 
-def _token_hashes(tokens: list[str]) -> np.ndarray:
-    # Python's str hash is per-process; signatures are only compared within one run, so that is fine.
-    return np.fromiter(map(hash, tokens), dtype=np.int64, count=len(tokens)).view(np.uint64)
-
-
 def shingle_hashes(text: str, k: int) -> np.ndarray:
     """Distinct 64-bit hashes of the word ``k``-grams of ``text`` (``llemma`` normalisation)."""
-    h = _token_hashes(tokenize(text, "llemma"))
+    h = text_token_hashes(prepare(text, "llemma"))
     if len(h) == 0:
         return np.zeros(1, np.uint64)
     k = min(k, len(h))
