@@ -5,13 +5,13 @@ Layout of a run (``output_dir`` = ``runs/x``)::
     runs/x/stage1/            final stage-1 model + tokenizer (what stage 2 starts from)
     runs/x/stage1/checkpoint-N/   Trainer checkpoints (``--resume`` continues from the last complete one)
     runs/x/stage1/skymath_stage.json  what was trained on (rows, mixture, over-long rows) and how it ended
-    runs/x/stage1/eval/scores.json    lm-eval scores when --eval_tasks is set
+    runs/x/stage1/eval/scores.json    lm-eval scores when --eval-tasks is set
     runs/x/stage2/ ...         the same for stage 2
 
 Examples::
 
-    skymath-train --preset llama2-7b --stage1_data normal.jsonl --stage2_data hard.jsonl --output_dir runs/llama2
-    skymath-train --preset mistral-7b --stage 2 --stage1_dir runs/m/stage1 --stage2_data hard.jsonl --output_dir runs/m
+    skymath-train --preset llama2-7b --stage1-data normal.jsonl --stage2-data hard.jsonl --output-dir runs/llama2
+    skymath-train --preset mistral-7b --stage 2 --stage1-dir runs/m/stage1 --stage2-data hard.jsonl --output-dir runs/m
     accelerate launch --config_file training/accelerate_configs/zero3.yaml -m training.cli --preset ...
 """
 
@@ -170,7 +170,7 @@ def run_stage(script: SkyMathArguments, sft_args: Any, model_args: Any, stage: i
     if resume_from is not None and not script.resume:
         raise ConfigError(
             f"{out_dir} already holds checkpoints (last: {resume_from.name}); pass --resume to continue that run "
-            "or choose another --output_dir"
+            "or choose another --output-dir"
         )
     args = stage_training_args(script, sft_args, stage, out_dir)
     data = load_data(script, stage)  # before any model file is touched: bad rows fail in seconds
@@ -283,14 +283,14 @@ def run(script: SkyMathArguments, sft_args: Any, model_args: Any, callbacks: lis
         validate_sources(script, 2)
     if script.stage in ("1", "both"):
         if not model_args.model_name_or_path:
-            raise ConfigError("stage 1 needs --model_name_or_path (the base model)")
+            raise ConfigError("stage 1 needs --model-name-or-path (the base model)")
         stage1_dir = root / "stage1"
         summaries[1] = run_stage(script, sft_args, model_args, 1, model_args.model_name_or_path, stage1_dir, callbacks)
         after(stage1_dir, 1)
     if script.stage in ("2", "both"):
         init = Path(script.stage1_dir) if script.stage1_dir else root / "stage1"
         if not (init / "config.json").is_file():
-            raise ConfigError(f"no stage-1 model at {init} (run stage 1 first, or pass --stage1_dir)")
+            raise ConfigError(f"no stage-1 model at {init} (run stage 1 first, or pass --stage1-dir)")
         summary1 = read_summary(init)
         if summary1 is not None and summary1.get("status") != "done":
             raise ConfigError(f"stage 1 in {init} did not finish (status {summary1.get('status')!r}); "
