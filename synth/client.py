@@ -219,7 +219,7 @@ class RequestFailed(RuntimeError):
         return self.kind in FATAL_KINDS
 
 
-class _BadResponse(Exception):
+class BadResponse(Exception):
     """A 200 whose body we cannot use (not JSON, no choices): retried like a server error."""
 
 
@@ -357,7 +357,7 @@ class ChatClient:
                         self.stats.count_error(f"http_{exc.status_code}")
                         raise RequestFailed(req.id, f"http_{exc.status_code}", _short(exc), attempt) from None
                     kind, delay = f"http_{exc.status_code}", _retry_after(exc)
-                except (_BadResponse, ValueError, openai.APIResponseValidationError) as exc:
+                except (BadResponse, ValueError, openai.APIResponseValidationError) as exc:
                     # a 200 with an unusable body (json.JSONDecodeError is a ValueError)
                     kind = f"bad_response ({type(exc).__name__}: {_short(exc)})"
             self.stats.count_error(kind.split(" ")[0])
@@ -397,11 +397,11 @@ def parse_chat_completion(req_id: str, resp: Any, attempt: int = 1) -> ChatRespo
     """Read a chat-completion JSON ourselves (the body is untrusted data: check every field)."""
     choices = resp.get("choices") if isinstance(resp, dict) else None
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise _BadResponse("no choices in response")
+        raise BadResponse("no choices in response")
     msg = choices[0].get("message")
     text = msg.get("content") if isinstance(msg, dict) else None
     if not isinstance(text, str):
-        raise _BadResponse("choice has no text content")
+        raise BadResponse("choice has no text content")
     u = resp.get("usage") if isinstance(resp.get("usage"), dict) else {}
     usage = {"prompt_tokens": _int(u.get("prompt_tokens")), "completion_tokens": _int(u.get("completion_tokens"))}
     finish = choices[0].get("finish_reason")

@@ -73,13 +73,6 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _world_size(args: Any) -> int:
-    try:
-        return int(args.world_size)
-    except Exception:  # noqa: BLE001 - very old TrainingArguments or no distributed state yet
-        return int(os.environ.get("WORLD_SIZE", "1"))
-
-
 def stage_training_args(script: SkyMathArguments, sft_args: Any, stage: int, out_dir: Path) -> Any:
     """A per-stage copy of the SFTConfig: its own output dir, learning rate, batching and accumulation."""
     args = copy.copy(sft_args)
@@ -88,7 +81,7 @@ def stage_training_args(script: SkyMathArguments, sft_args: Any, stage: int, out
         args.learning_rate = script.stage2_learning_rate
     args.gradient_accumulation_steps = resolve_gradient_accumulation(
         script.global_batch_size, args.per_device_train_batch_size, sft_args.gradient_accumulation_steps,
-        _world_size(sft_args),
+        sft_args.world_size,
     )
     if os.environ.get("FSDP_ACTIVATION_CHECKPOINTING", "").lower() == "true" and args.activation_checkpointing:
         # transformers refuses both at once; FSDP's variant avoids a redundant all-gather.
@@ -178,8 +171,8 @@ def run_stage(script: SkyMathArguments, sft_args: Any, model_args: Any, stage: i
     data = apply_length_policy(data, tokenizer, args.max_length, script.overlong)
     log.info("stage %d: %d rows, init from %s, global batch %s = %d x %d x %d processes, lr %g",
              stage, len(data.pairs), init_from,
-             args.per_device_train_batch_size * args.gradient_accumulation_steps * _world_size(args),
-             args.per_device_train_batch_size, args.gradient_accumulation_steps, _world_size(args), args.learning_rate)
+             args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size,
+             args.per_device_train_batch_size, args.gradient_accumulation_steps, args.world_size, args.learning_rate)
     if resume_from is not None:
         log.info("stage %d: resuming from %s", stage, resume_from)
 
@@ -194,7 +187,7 @@ def run_stage(script: SkyMathArguments, sft_args: Any, model_args: Any, stage: i
         "global_batch_size": script.global_batch_size,
         "per_device_train_batch_size": args.per_device_train_batch_size,
         "gradient_accumulation_steps": args.gradient_accumulation_steps,
-        "world_size": _world_size(args),
+        "world_size": args.world_size,
         "learning_rate": args.learning_rate,
         "num_train_epochs": args.num_train_epochs,
         "batching": script.batching,
