@@ -94,6 +94,12 @@ def test_interrupted_run_resumes_to_identical_files_and_is_not_redone(tmp_path):
     assert part.kept.read_bytes() == full.kept.read_bytes()
     assert part.log.read_bytes() == full.log.read_bytes()
     assert (again.rows, again.kept) == (300, 150)
+    # an output deleted after an interrupted run is not padded with zero bytes: refused
+    run_step(RowReader(inp, batch_rows=16), EvenFilter(), part, progress=False, overwrite=True, max_batches=2)
+    part.kept.unlink()
+    with pytest.raises(ValueError, match="changed or deleted"):
+        run_step(RowReader(inp, batch_rows=16), EvenFilter(), part, progress=False)
+    run_step(RowReader(inp, batch_rows=16), EvenFilter(), part, progress=False, overwrite=True)
     mtime = part.kept.stat().st_mtime_ns
     assert run_step(RowReader(inp, batch_rows=16), EvenFilter(delay_s=10), part, progress=False).rows == 300
     assert part.kept.stat().st_mtime_ns == mtime  # finished: nothing decided or written again

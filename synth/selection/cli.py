@@ -49,6 +49,9 @@ def _finish(stats: dict, step: StepOptions, ctl: RandomControlOptions | None = N
     if ctl is not None and ctl.random_control:
         from synth.selection.random_control import write_random_control
 
+        if Path(ctl.random_control).resolve() in (Path(step.output).resolve(), Path(step.input).resolve()):
+            raise ValueError(f"--random-control {ctl.random_control} must differ from the input and --output")
+
         write_random_control(step.input, stats["kept"], ctl.random_control, seed=ctl.seed, overwrite=step.overwrite)
     print(json.dumps(stats, indent=2))
     return 0

@@ -351,6 +351,10 @@ def run_step(
     report.done = False
     for p, valid in ((files.kept, state.kept_bytes), (files.log, state.log_bytes)):
         if p is not None:
+            have = p.stat().st_size if p.exists() else 0
+            if have < valid:  # truncate() would pad it with zero bytes
+                raise ValueError(f"{p} has {have} bytes but the resume state {files.state} counts {valid}: it was "
+                                 "changed or deleted after the run; pass --overwrite to start again")
             p.parent.mkdir(parents=True, exist_ok=True)
             with open(p, "ab") as fh:
                 fh.truncate(valid)  # drops whatever an interrupted run wrote after its last saved state
