@@ -161,6 +161,24 @@ def test_input_changed_before_the_resume_point_is_refused_after_it_continues(tmp
 
 
 @pytest.mark.parametrize("workers", [1, 2])
+def test_a_bad_line_stops_the_run_and_after_the_fix_it_resumes_there(tmp_path, workers):
+    rows = [json.dumps({"n": i}) for i in range(40)]
+    rows[29] = '{"n": 29, "broken'
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("\n".join(rows) + "\n")
+    files = StepFiles.beside(tmp_path / "out.jsonl", ".removed.jsonl")
+    with pytest.raises(DataError, match=r"in\.jsonl:30: not valid JSON"):
+        run_step(RowReader(inp, batch_rows=8), EvenFilter(), files, progress=False, workers=workers,
+                 state_every_s=3600)
+    assert StepState.load(files.state).lineno == 25  # saved at the error, not an hour later
+    rows[29] = json.dumps({"n": 29})
+    inp.write_text("\n".join(rows) + "\n")
+    report = run_step(RowReader(inp, batch_rows=8), EvenFilter(), files, progress=False)
+    assert report.resumed_at_line == 25 and (report.rows, report.kept) == (40, 20)
+    assert files.kept.read_bytes() == _oracle(inp)[0]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
 def test_bad_rows_name_file_and_line(tmp_path, workers):
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(b'{"n": 0}\n{"n": 2}\n[1, 2]\n')

@@ -382,33 +382,37 @@ def run_step(
         with _open(files.kept) as fkeep, _open(files.log) as flog:
             last_save = time.perf_counter()
             blocks = reader.blocks(state.offset, state.lineno)
-            for done_blocks, (block, res) in enumerate(_decided(blocks, pool, workers), start=1):
-                for line in block.lines:
-                    hasher.update(line)
-                state.input_digest = hasher.hexdigest()
-                if not block.lines[-1].endswith(b"\n"):
-                    block.lines[-1] += b"\n"  # a kept last line of a file without a final newline
-                fkeep.write(b"".join(block.lines[i] for i in res.keep))
-                flog.write(res.records)
-                fkeep.flush()
-                flog.flush()
-                state.offset, state.lineno = block.end, block.first_lineno + len(block.lines)
-                state.kept_bytes, state.log_bytes = fkeep.tell(), flog.tell()
-                report.rows += res.rows
-                report.kept += len(res.keep)
-                report.removed = report.rows - report.kept
-                report.reasons = dict(Counter(report.reasons) + res.reasons)
-                report.seconds = round(time.perf_counter() - t0, 3)
-                stop = max_batches is not None and done_blocks >= max_batches
-                now = time.perf_counter()
-                if stop or now - last_save >= state_every_s:
-                    save()  # outputs are flushed first, so the state never points past what is on disk
-                    last_save = now
-                if bar is not None:
-                    bar.update(block.size)
-                    bar.set_postfix(rows=report.rows, kept=report.kept)
-                if stop:
-                    return report
+            try:
+                for done_blocks, (block, res) in enumerate(_decided(blocks, pool, workers), start=1):
+                    for line in block.lines:
+                        hasher.update(line)
+                    state.input_digest = hasher.hexdigest()
+                    if not block.lines[-1].endswith(b"\n"):
+                        block.lines[-1] += b"\n"  # a kept last line of a file without a final newline
+                    fkeep.write(b"".join(block.lines[i] for i in res.keep))
+                    flog.write(res.records)
+                    fkeep.flush()
+                    flog.flush()
+                    state.offset, state.lineno = block.end, block.first_lineno + len(block.lines)
+                    state.kept_bytes, state.log_bytes = fkeep.tell(), flog.tell()
+                    report.rows += res.rows
+                    report.kept += len(res.keep)
+                    report.removed = report.rows - report.kept
+                    report.reasons = dict(Counter(report.reasons) + res.reasons)
+                    report.seconds = round(time.perf_counter() - t0, 3)
+                    stop = max_batches is not None and done_blocks >= max_batches
+                    now = time.perf_counter()
+                    if stop or now - last_save >= state_every_s:
+                        save()  # outputs are flushed first, so the state never points past what is on disk
+                        last_save = now
+                    if bar is not None:
+                        bar.update(block.size)
+                        bar.set_postfix(rows=report.rows, kept=report.kept)
+                    if stop:
+                        return report
+            except DataError:
+                save()  # the blocks before the bad one are on disk: after a fix, the rerun starts at that block
+                raise
         report.seconds = round(time.perf_counter() - t0, 3)
         save(done=True)
         log.info("%s: kept %d of %d rows of %s (%s)", filt.name, report.kept, report.rows, reader.path,
