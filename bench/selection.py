@@ -96,7 +96,7 @@ def head_file(src: Path, dst: Path, n: int) -> None:
 
 
 def child_decontam(args) -> dict:
-    from synth.decontam import DecontamConfig, NgramIndex, builtin_benchmark, decontaminate_file
+    from synth.selection.decontam import DecontamConfig, NgramIndex, builtin_benchmark, decontaminate_file
 
     dd = _data_dir(args)
     t0 = time.perf_counter()
@@ -121,7 +121,8 @@ def child_decontam(args) -> dict:
 
 
 def child_baseline(args) -> dict:
-    from synth.decontam import BaselineSetMatcher, NgramIndex, builtin_benchmark, loads_json
+    from synth.selection.decontam import BaselineSetMatcher, NgramIndex, builtin_benchmark
+    from synth.selection.reader import loads_json
 
     dd = _data_dir(args)
     t0 = time.perf_counter()
@@ -152,7 +153,7 @@ def child_kcenter(args) -> dict:
     import numpy as np
     import torch
 
-    from synth.coreset import bucketed_k_center, k_center_greedy, k_center_greedy_numpy
+    from synth.selection.coreset import bucketed_k_center, k_center_greedy, k_center_greedy_numpy
 
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)

@@ -26,6 +26,7 @@ from typing import Any
 
 from skymath_tasks.jsonl_io import JsonlAppender, read_output_rows
 from synth.client import (
+    BadResponse,
     ChatRequest,
     ClientConfig,
     RunStats,
@@ -227,7 +228,7 @@ def _collect(client: Any, b: Any, by_id: dict[str, ChatRequest], done: set[str],
             if not is_error and isinstance(resp, dict) and resp.get("status_code") == 200:
                 try:
                     parsed = parse_chat_completion(rid, body)
-                except Exception as exc:
+                except BadResponse as exc:
                     err.write({"id": rid, "error": "bad_response", "message": str(exc)[:300], "batch_id": b.id,
                                "time": time.time(), "meta": req.meta})
                     failed += 1

@@ -14,7 +14,7 @@ import sys
 
 _SUBCOMMAND_MODULES: tuple[str, ...] = (
     "synth.generate_cli",  # generate (issue: synthesis pipeline)
-    "synth.selection_cli",  # decontaminate, coreset, select-hard, verify, dedup
+    "synth.selection.cli",  # decontaminate, coreset, select-hard, verify, dedup
     "synth.eval_data_cli",  # distractors, translate, build-eval-data
 )
 

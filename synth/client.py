@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from skymath_tasks.jsonl_io import JsonlAppender
+from synth.cli_args import option
 
 log = logging.getLogger(__name__)
 
@@ -96,21 +97,6 @@ class ClientConfig:
             raise ValueError(f"{path}: expected a mapping{' under ' + repr(key) if key else ''}")
         return cls.from_dict(data, where=f"{path}{':' + key if key else ''}")
 
-    @classmethod
-    def from_cli(cls, args: Any) -> "ClientConfig":
-        """The config the ``skymath-synth`` subcommands build from their endpoint options: ``--client-config``
-        (+ ``--client-key``) as the base, then whichever overrides the subcommand has and the user gave."""
-        path = getattr(args, "client_config", None)
-        cfg = cls.from_yaml(path, getattr(args, "client_key", None)) if path else cls()
-        for option in ("base_url", "model", "api_key_env", "max_concurrency", "requests_per_minute"):
-            value = getattr(args, option, None)
-            if value:
-                setattr(cfg, option, value)
-        if getattr(args, "temperature", None) is not None:
-            cfg.temperature = args.temperature
-        cfg.validate()
-        return cfg
-
     def validate(self, where: str = "client config") -> None:
         if self.max_concurrency < 1:
             raise ValueError(f"{where}: max_concurrency must be >= 1")
@@ -133,6 +119,52 @@ class ClientConfig:
 
     def cost_usd(self, prompt_tokens: int, completion_tokens: int, discount: float = 1.0) -> float:
         return discount * (prompt_tokens * self.price_input_per_1m + completion_tokens * self.price_output_per_1m) / 1e6
+
+
+@dataclass
+class ClientOptions:
+    """model endpoint (OpenAI-compatible, through synth.client)
+
+    The endpoint options every ``skymath-synth`` subcommand that talks to a model shares: a YAML
+    ``ClientConfig`` as the base, then whichever of these the user gave."""
+
+    client_config: str | None = option(None, help="YAML with a ClientConfig mapping (base_url, model, limits, prices, ...)")
+    client_key: str | None = option(None, help="key inside --client-config holding the mapping (e.g. 'client')")
+    base_url: str | None = option(None, help="endpoint, e.g. http://127.0.0.1:8000/v1 (default: api.openai.com)")
+    model: str | None = option(None, help="model name (default: the config's, gpt-4-1106-preview)")
+    api_key_env: str | None = option(None, help="environment variable holding the API key (default OPENAI_API_KEY)")
+    temperature: float | None = option(None, help="sampling temperature (default: the config's)")
+    max_concurrency: int | None = option(None, help="requests in flight")
+    requests_per_minute: float | None = option(None, help="client-side request rate limit")
+
+    def endpoint_given(self) -> bool:
+        """An endpoint counts as configured only when asked for explicitly (no surprise API bills)."""
+        return bool(self.base_url or self.client_config)
+
+    def to_config(self) -> ClientConfig:
+        cfg = ClientConfig.from_yaml(self.client_config, self.client_key) if self.client_config else ClientConfig()
+        for name in ("base_url", "model", "api_key_env", "max_concurrency", "requests_per_minute"):
+            value = getattr(self, name)
+            if value:
+                setattr(cfg, name, value)
+        if self.temperature is not None:
+            cfg.temperature = self.temperature
+        cfg.validate()
+        return cfg
+
+
+@dataclass
+class SampledClientOptions(ClientOptions):
+    """model endpoint (OpenAI-compatible, through synth.client)"""
+
+    temperature: float | None = option(0.7, help="sampling temperature (default 0.7)")
+
+
+@dataclass
+class GreedyClientOptions(ClientOptions):
+    """model endpoint (OpenAI-compatible, through synth.client)"""
+
+    temperature: float | None = option(0.0, help="sampling temperature (default 0.0)")
 
 
 @dataclass
@@ -187,7 +219,7 @@ class RequestFailed(RuntimeError):
         return self.kind in FATAL_KINDS
 
 
-class _BadResponse(Exception):
+class BadResponse(Exception):
     """A 200 whose body we cannot use (not JSON, no choices): retried like a server error."""
 
 
@@ -325,7 +357,7 @@ class ChatClient:
                         self.stats.count_error(f"http_{exc.status_code}")
                         raise RequestFailed(req.id, f"http_{exc.status_code}", _short(exc), attempt) from None
                     kind, delay = f"http_{exc.status_code}", _retry_after(exc)
-                except (_BadResponse, ValueError, openai.APIResponseValidationError) as exc:
+                except (BadResponse, ValueError, openai.APIResponseValidationError) as exc:
                     # a 200 with an unusable body (json.JSONDecodeError is a ValueError)
                     kind = f"bad_response ({type(exc).__name__}: {_short(exc)})"
             self.stats.count_error(kind.split(" ")[0])
@@ -365,11 +397,11 @@ def parse_chat_completion(req_id: str, resp: Any, attempt: int = 1) -> ChatRespo
     """Read a chat-completion JSON ourselves (the body is untrusted data: check every field)."""
     choices = resp.get("choices") if isinstance(resp, dict) else None
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise _BadResponse("no choices in response")
+        raise BadResponse("no choices in response")
     msg = choices[0].get("message")
     text = msg.get("content") if isinstance(msg, dict) else None
     if not isinstance(text, str):
-        raise _BadResponse("choice has no text content")
+        raise BadResponse("choice has no text content")
     u = resp.get("usage") if isinstance(resp.get("usage"), dict) else {}
     usage = {"prompt_tokens": _int(u.get("prompt_tokens")), "completion_tokens": _int(u.get("completion_tokens"))}
     finish = choices[0].get("finish_reason")

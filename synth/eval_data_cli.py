@@ -18,11 +18,15 @@ import logging
 import os
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from skymath_tasks.data import file_sha256
-from skymath_tasks.jsonl_io import DataError, read_jsonl, write_jsonl
+from skymath_tasks.jsonl_io import read_jsonl, write_jsonl
+from synth.cli_args import Command, add_command, option
+from synth.client import ClientOptions, GreedyClientOptions, SampledClientOptions
+from synth.distractors import DEFAULT_SEED, K_MAX
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +38,7 @@ DISTRACTOR_FILE = "gsm8k_test_distractor_{k}.jsonl"
 MANIFEST = "MANIFEST.json"
 GSM8K_ZH = "chinese/gsm8k_test_zh.jsonl"
 MATH_ZH = "math/test_zh.jsonl"
-#: Benchmark files that build-eval-data carries over into --out when present in the input folder.
+#: Benchmark files that build-eval-data carries over into --output-dir when present in the input folder.
 BASE_FILES = (
     GSM8K_TEST,
     MATH_TEST,
@@ -57,44 +61,14 @@ def _data_dir(value: str | None, *, what: str) -> Path:
     return path
 
 
-def _input_file(args: argparse.Namespace, rel: str, *, what: str) -> Path:
-    if getattr(args, "input", None):
-        path = Path(args.input)
+def _input_file(opts: Any, rel: str, *, what: str) -> Path:
+    if getattr(opts, "input", None):
+        path = Path(opts.input)
     else:
-        path = _data_dir(args.data_dir, what=what) / rel
+        path = _data_dir(opts.data_dir, what=what) / rel
     if not path.exists():
         raise FileNotFoundError(f"{what}: input file {path} not found")
     return path
-
-
-# --------------------------------------------------------------------------------------------------
-# client options (OpenAI-compatible endpoint)
-# --------------------------------------------------------------------------------------------------
-
-
-def _client_args(p: argparse.ArgumentParser, *, default_temperature: float) -> None:
-    g = p.add_argument_group("model endpoint (OpenAI-compatible, through synth.client)")
-    g.add_argument("--client-config", help="YAML with a ClientConfig mapping (base_url, model, limits, prices, ...)")
-    g.add_argument("--client-key", help="key inside --client-config holding the mapping (e.g. 'client')")
-    g.add_argument("--base-url", help="endpoint, e.g. http://127.0.0.1:8000/v1 (default: api.openai.com)")
-    g.add_argument("--model", help="model name (default: the config's, gpt-4-1106-preview)")
-    g.add_argument("--api-key-env", help="environment variable holding the API key (default OPENAI_API_KEY)")
-    g.add_argument("--temperature", type=float, default=default_temperature,
-                   help=f"sampling temperature (default {default_temperature})")
-    g.add_argument("--max-concurrency", type=int)
-    g.add_argument("--requests-per-minute", type=float)
-    g.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def endpoint_configured(args: argparse.Namespace) -> bool:
-    """An endpoint counts as configured only when asked for explicitly (no surprise API bills)."""
-    return bool(getattr(args, "base_url", None) or getattr(args, "client_config", None))
-
-
-def _client(args: argparse.Namespace):
-    from synth.client import ChatClient, ClientConfig
-
-    return ChatClient(ClientConfig.from_cli(args))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -146,17 +120,36 @@ def _seed(value: str) -> int | str:
     return int(value) if value.lstrip("-").isdigit() else value
 
 
-def cmd_distractors(args: argparse.Namespace) -> int:
-    from synth.distractors import K_MAX
+def _client(options: ClientOptions) -> Any:
+    from synth.client import ChatClient
 
-    if not 1 <= args.k_max <= K_MAX:
+    return ChatClient(options.to_config())
+
+
+@dataclass
+class DistractorOptions:
+    """distractors"""
+
+    data_dir: str | None = option(None, metavar="DIR", help=f"input folder in the shared-data layout (default ${DATA_ENV})")
+    input: str | None = option(None, metavar="FILE", help=f"GSM8K test JSONL (default <data-dir>/{GSM8K_TEST})")
+    output_dir: str | None = option(None, metavar="DIR", deprecated=("--out",),
+                                    help="output folder (default: the data folder)")
+    seed: int | str = option(DEFAULT_SEED, type=_seed, help=f"int or string (default {DEFAULT_SEED})")
+    k_max: int = option(K_MAX, help=f"distractor levels to write, 1..k_max (default {K_MAX})")
+    mode: str = option("offline", choices=("offline", "llm"),
+                       help="offline: seeded templates (default, identical for every user); llm: model-written, checked")
+    no_progress: bool = option(False, help="no progress bar")
+
+
+def cmd_distractors(opts: DistractorOptions, client_opts: SampledClientOptions) -> int:
+    if not 1 <= opts.k_max <= K_MAX:
         raise ValueError(f"--k-max must be in 1..{K_MAX}")
-    source = _input_file(args, GSM8K_TEST, what="distractors")
+    source = _input_file(opts, GSM8K_TEST, what="distractors")
     rows = read_jsonl(source, required=("question", "answer"), types={"question": str, "answer": str})
-    out = Path(args.out) if args.out else _data_dir(args.data_dir, what="distractors")
-    client = _client(args) if args.mode == "llm" else None
-    manifest = write_distractor_files(rows, out, seed=args.seed, k_max=args.k_max, source=source, mode=args.mode,
-                                      client=client, progress=not args.no_progress)
+    out = Path(opts.output_dir) if opts.output_dir else _data_dir(opts.data_dir, what="distractors")
+    client = _client(client_opts) if opts.mode == "llm" else None
+    manifest = write_distractor_files(rows, out, seed=opts.seed, k_max=opts.k_max, source=source, mode=opts.mode,
+                                      client=client, progress=not opts.no_progress)
     for name, info in manifest["files"].items():
         print(f"{out / DISTRACTOR_DIR / name}: {info['rows']} rows, sha256 {info['sha256'][:16]}")
     if manifest.get("llm_missing"):
@@ -200,12 +193,29 @@ def translate_dataset(dataset: str, source: Path, out_dir: Path, client: Any, *,
     return out_path, counts
 
 
-def cmd_translate(args: argparse.Namespace) -> int:
-    rel = GSM8K_TEST if args.dataset == "gsm8k" else MATH_TEST
-    source = _input_file(args, rel, what="translate")
-    out = Path(args.out) if args.out else _data_dir(args.data_dir, what="translate")
-    out_path, counts = translate_dataset(args.dataset, source, out, _client(args), lang=args.lang, limit=args.limit,
-                                         max_attempts=args.max_attempts, progress=not args.no_progress)
+@dataclass
+class TranslateOptions:
+    """translation"""
+
+    dataset: str = option("math", choices=("gsm8k", "math"), help="benchmark to translate")
+    lang: str = option("zh", choices=("zh",), help="target language")
+    data_dir: str | None = option(None, metavar="DIR", help=f"input folder in the shared-data layout (default ${DATA_ENV})")
+    input: str | None = option(None, metavar="FILE",
+                               help="input JSONL instead of <data-dir>/gsm8k/test.jsonl or math/test.jsonl")
+    output_dir: str | None = option(None, metavar="DIR", deprecated=("--out",),
+                                    help="output folder (default: the data folder)")
+    limit: int | None = option(None, help="only the first N problems (trial runs)")
+    max_attempts: int = option(3, help="attempts per problem while the check fails (default 3)")
+    no_progress: bool = option(False, help="no progress bar")
+
+
+def cmd_translate(opts: TranslateOptions, client_opts: GreedyClientOptions) -> int:
+    rel = GSM8K_TEST if opts.dataset == "gsm8k" else MATH_TEST
+    source = _input_file(opts, rel, what="translate")
+    out = Path(opts.output_dir) if opts.output_dir else _data_dir(opts.data_dir, what="translate")
+    out_path, counts = translate_dataset(opts.dataset, source, out, _client(client_opts), lang=opts.lang,
+                                         limit=opts.limit, max_attempts=opts.max_attempts,
+                                         progress=not opts.no_progress)
     print(f"{out_path}: {counts['rows']} rows, {counts['flagged']} flagged by the check "
           f"(field 'translation_check'), {counts['no_reply']} without a reply")
     if counts["no_reply"]:
@@ -219,9 +229,24 @@ def cmd_translate(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------------
 
 
-def cmd_build_eval_data(args: argparse.Namespace) -> int:
-    src = _data_dir(args.data_dir, what="build-eval-data")
-    out = Path(args.out)
+@dataclass
+class BuildEvalDataOptions:
+    """evaluation data"""
+
+    output_dir: str = option(metavar="DIR", deprecated=("--out",),
+                             help=f"output folder (then: export {DATA_ENV}=<output-dir>)")
+    data_dir: str | None = option(None, metavar="DIR", help=f"input folder in the shared-data layout (default ${DATA_ENV})")
+    seed: int | str = option(DEFAULT_SEED, type=_seed, help=f"distractor seed, int or string (default {DEFAULT_SEED})")
+    limit: int | None = option(None, help="translate only the first N problems (trial runs)")
+    max_attempts: int = option(3, help="attempts per problem while the translation check fails (default 3)")
+    retranslate_gsm8k: bool = option(False, help=f"translate GSM8K ourselves even when {GSM8K_ZH} (GPT-4, Yuan-2.0) "
+                                     "is present")
+    no_progress: bool = option(False, help="no progress bar")
+
+
+def cmd_build_eval_data(opts: BuildEvalDataOptions, client_opts: GreedyClientOptions) -> int:
+    src = _data_dir(opts.data_dir, what="build-eval-data")
+    out = Path(opts.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     same = src.resolve() == out.resolve()
     built: list[tuple[str, str]] = []
@@ -233,22 +258,22 @@ def cmd_build_eval_data(args: argparse.Namespace) -> int:
             shutil.copyfile(src / rel, out / rel)
             built.append((rel, "copied"))
     rows = read_jsonl(src / GSM8K_TEST, required=("question", "answer"), types={"question": str, "answer": str})
-    manifest = write_distractor_files(rows, out, seed=args.seed, source=src / GSM8K_TEST)
+    manifest = write_distractor_files(rows, out, seed=opts.seed, source=src / GSM8K_TEST)
     built += [(f"{DISTRACTOR_DIR}/{n}", f"built, sha256 {i['sha256'][:16]}") for n, i in manifest["files"].items()]
     built.append((f"{DISTRACTOR_DIR}/{MANIFEST}", "built"))
     status = 0
-    if endpoint_configured(args):
-        client = _client(args)
+    if client_opts.endpoint_given():
+        client = _client(client_opts)
         jobs = []
         if (src / MATH_TEST).exists():
             jobs.append(("math", src / MATH_TEST))
-        if args.retranslate_gsm8k or not (src / GSM8K_ZH).exists():
+        if opts.retranslate_gsm8k or not (src / GSM8K_ZH).exists():
             jobs.append(("gsm8k", src / GSM8K_TEST))
         else:
             log.info("keeping the existing GPT-4 translation %s (pass --retranslate-gsm8k to make our own)", GSM8K_ZH)
         for dataset, path in jobs:
-            out_path, counts = translate_dataset(dataset, path, out, client, limit=args.limit,
-                                                 max_attempts=args.max_attempts, progress=not args.no_progress)
+            out_path, counts = translate_dataset(dataset, path, out, client, limit=opts.limit,
+                                                 max_attempts=opts.max_attempts, progress=not opts.no_progress)
             built.append((str(out_path.relative_to(out)),
                           f"translated: {counts['rows']} rows, {counts['flagged']} flagged, {counts['no_reply']} no reply"))
             if counts["no_reply"]:
@@ -267,62 +292,21 @@ def cmd_build_eval_data(args: argparse.Namespace) -> int:
 # registration
 # --------------------------------------------------------------------------------------------------
 
-
-def _guard(func):
-    """User mistakes (missing files, bad rows, bad options) -> one line on stderr and exit code 2."""
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return int(func(args) or 0)
-        except (DataError, FileNotFoundError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-
-    return run
+COMMANDS = (
+    Command("distractors", run=cmd_distractors, options=(DistractorOptions, SampledClientOptions),
+            help="GSM8K test with 1-5 irrelevant sentences (CMATH-style robustness test)",
+            description="Writes distractors/gsm8k_test_distractor_{k}.jsonl (k=1..5) and distractors/MANIFEST.json."),
+    Command("translate", run=cmd_translate, options=(TranslateOptions, GreedyClientOptions),
+            help="translate GSM8K or MATH test (LaTeX, numbers and units checked)",
+            description="Writes chinese/gsm8k_test_zh.jsonl or math/test_zh.jsonl; resumable (raw replies in "
+            "<output>.raw.jsonl)."),
+    Command("build-eval-data", run=cmd_build_eval_data, options=(BuildEvalDataOptions, GreedyClientOptions),
+            help=f"build every derived test file into a {DATA_ENV} folder",
+            description="Copies the benchmark files, builds the distractor files, and the translations when an "
+            "endpoint is configured (--base-url or --client-config)."),
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from synth.distractors import DEFAULT_SEED, K_MAX
-
-    p = subparsers.add_parser(
-        "distractors", help="GSM8K test with 1-5 irrelevant sentences (CMATH-style robustness test)",
-        description="Writes distractors/gsm8k_test_distractor_{k}.jsonl (k=1..5) and distractors/MANIFEST.json.",
-    )
-    p.add_argument("--data-dir", help=f"input folder in the shared-data layout (default ${DATA_ENV})")
-    p.add_argument("--input", help=f"GSM8K test JSONL (default <data-dir>/{GSM8K_TEST})")
-    p.add_argument("--out", help="output folder (default: the data folder)")
-    p.add_argument("--seed", type=_seed, default=DEFAULT_SEED, help=f"int or string (default {DEFAULT_SEED})")
-    p.add_argument("--k-max", type=int, default=K_MAX)
-    p.add_argument("--mode", choices=("offline", "llm"), default="offline",
-                   help="offline: seeded templates (default, identical for every user); llm: model-written, checked")
-    _client_args(p, default_temperature=0.7)
-    p.set_defaults(func=_guard(cmd_distractors))
-
-    p = subparsers.add_parser(
-        "translate", help="translate GSM8K or MATH test (LaTeX, numbers and units checked)",
-        description="Writes chinese/gsm8k_test_zh.jsonl or math/test_zh.jsonl; resumable (raw replies in <out>.raw.jsonl).",
-    )
-    p.add_argument("--dataset", choices=("gsm8k", "math"), default="math")
-    p.add_argument("--lang", default="zh", choices=("zh",))
-    p.add_argument("--data-dir", help=f"input folder in the shared-data layout (default ${DATA_ENV})")
-    p.add_argument("--input", help="input JSONL instead of <data-dir>/gsm8k/test.jsonl or math/test.jsonl")
-    p.add_argument("--out", help="output folder (default: the data folder)")
-    p.add_argument("--limit", type=int, help="only the first N problems (trial runs)")
-    p.add_argument("--max-attempts", type=int, default=3, help="attempts per problem while the check fails (default 3)")
-    _client_args(p, default_temperature=0.0)
-    p.set_defaults(func=_guard(cmd_translate))
-
-    p = subparsers.add_parser(
-        "build-eval-data", help="build every derived test file into a SKYMATH_DATA_DIR folder",
-        description="Copies the benchmark files, builds the distractor files, and the translations when an "
-                    "endpoint is configured (--base-url or --client-config).",
-    )
-    p.add_argument("--out", required=True, help="output folder (then: export SKYMATH_DATA_DIR=<out>)")
-    p.add_argument("--data-dir", help=f"input folder in the shared-data layout (default ${DATA_ENV})")
-    p.add_argument("--seed", type=_seed, default=DEFAULT_SEED)
-    p.add_argument("--limit", type=int, help="translate only the first N problems (trial runs)")
-    p.add_argument("--max-attempts", type=int, default=3)
-    p.add_argument("--retranslate-gsm8k", action="store_true",
-                   help=f"translate GSM8K ourselves even when {GSM8K_ZH} (GPT-4, Yuan-2.0) is present")
-    _client_args(p, default_temperature=0.0)
-    p.set_defaults(func=_guard(cmd_build_eval_data))
+    for command in COMMANDS:
+        add_command(subparsers, command)

@@ -5,30 +5,29 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+
+from synth.cli_args import Command, add_command, option
 
 log = logging.getLogger(__name__)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "generate",
-        help="synthesise Skywork-MathQA-style data (stage 1 normal, stage 2 hard); rerun to resume",
-        description="Run the synthesis pipeline described by a YAML config (see configs/synth/ and docs/synth.md). "
-        "Safe to interrupt: a rerun with the same config sends only unanswered requests.",
-    )
-    p.add_argument("--config", required=True, type=Path, help="run config YAML")
-    p.add_argument("--dry-run", action="store_true", help="load seeds, plan draws, estimate the first step's "
-                   "requests and cost; send nothing")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N seeds of each stage (smoke runs)")
-    p.add_argument("--stage", action="append", default=None, help="run only this stage (repeatable)")
-    p.add_argument("--out-dir", type=Path, default=None, help="override out_dir of the config")
-    p.add_argument("--mode", choices=("online", "batch"), default=None, help="override mode of the config")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
-    p.set_defaults(func=run_generate)
+@dataclass
+class GenerateOptions:
+    """run"""
+
+    config: Path = option(metavar="FILE", help="run config YAML (see configs/synth/ and docs/synth.md)")
+    dry_run: bool = option(False, help="load seeds, plan draws, estimate the first step's requests and cost; send nothing")
+    limit: int | None = option(None, help="use only the first N seeds of each stage (smoke runs)")
+    stage: list[str] | None = option(None, help="run only this stage (repeatable)")
+    output_dir: Path | None = option(None, metavar="DIR", deprecated=("--out-dir",),
+                                     help="override output_dir of the config")
+    mode: str | None = option(None, choices=("online", "batch"), help="override mode of the config")
+    no_progress: bool = option(False, help="no progress bars (logs only)")
 
 
-def run_generate(args: argparse.Namespace) -> int:
+def run_generate(args: GenerateOptions) -> int:
     from skymath_tasks.jsonl_io import DataError
     from synth.pipeline import Pipeline, RunConfig
     from synth.client import RequestFailed
@@ -39,8 +38,8 @@ def run_generate(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         log.error("%s", exc)
         return 2
-    if args.out_dir is not None:
-        cfg.out_dir = args.out_dir
+    if args.output_dir is not None:
+        cfg.output_dir = args.output_dir
     if args.mode is not None:
         cfg.mode = args.mode
     if args.stage:
@@ -71,3 +70,15 @@ def run_generate(args: argparse.Namespace) -> int:
                     unfinished)
         return 1
     return 0
+
+
+GENERATE = Command(
+    "generate", run=run_generate, options=(GenerateOptions,),
+    help="synthesise Skywork-MathQA-style data (stage 1 normal, stage 2 hard); rerun to resume",
+    description="Run the synthesis pipeline described by a YAML config (see configs/synth/ and docs/synth.md). "
+    "Safe to interrupt: a rerun with the same config sends only unanswered requests.",
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    add_command(subparsers, GENERATE)

@@ -8,7 +8,7 @@
 
 Each round drives the augmenter generators of :mod:`synth.augment` step by step. All requests of a step
 go through one resumable run (online :func:`synth.client.run_requests` or the Batch API), cached in
-``<out_dir>/<stage>/<round>/responses.jsonl``. Re-running the pipeline replays every generator against
+``<output_dir>/<stage>/<round>/responses.jsonl``. Re-running the pipeline replays every generator against
 that cache, so after a crash only unanswered requests are sent. Accepted rows and rejections (with a
 reason) are then written atomically; ``summary.json`` counts rows per method, rejections per reason,
 tokens and estimated cost.
@@ -71,7 +71,7 @@ class StageConfig:
 @dataclass
 class RunConfig:
     client: ClientConfig
-    out_dir: Path
+    output_dir: Path
     stages: list[StageConfig]
     mode: str = "online"  # online | batch
     batch: BatchConfig = field(default_factory=BatchConfig)
@@ -89,19 +89,24 @@ class RunConfig:
         path = Path(path)
         with open(path, encoding="utf-8") as fh:
             data = yaml.safe_load(fh)
-        return cls.from_dict(data, where=str(path), base_dir=path.parent)
+        return cls.from_dict(data, where=str(path))
 
     @classmethod
-    def from_dict(cls, data: Any, *, where: str = "run config", base_dir: Path | None = None) -> "RunConfig":
+    def from_dict(cls, data: Any, *, where: str = "run config") -> "RunConfig":
         if not isinstance(data, dict):
             raise ValueError(f"{where}: expected a mapping")
         data = dict(data)
-        known = {"client", "out_dir", "stages", "mode", "batch", "seed_root", "rng_seed", "prompt_dir",
+        if "out_dir" in data:  # the old spelling, kept for one release
+            if "output_dir" in data:
+                raise ValueError(f"{where}: give output_dir only (out_dir is its deprecated old name)")
+            log.warning("%s: 'out_dir' is deprecated and will be removed in the next release; use 'output_dir'", where)
+            data["output_dir"] = data.pop("out_dir")
+        known = {"client", "output_dir", "stages", "mode", "batch", "seed_root", "rng_seed", "prompt_dir",
                  "answer_aug_samples", "evol_max_steps", "xwin_max_corrections"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
-        for key in ("client", "out_dir", "stages"):
+        for key in ("client", "output_dir", "stages"):
             if key not in data:
                 raise ValueError(f"{where}: missing key {key!r}")
         client = ClientConfig.from_dict(data.pop("client"), where=f"{where}: client")
@@ -135,8 +140,8 @@ class RunConfig:
         mode = data.pop("mode", "online")
         if mode not in ("online", "batch"):
             raise ValueError(f"{where}: mode must be 'online' or 'batch', got {mode!r}")
-        out_dir = Path(data.pop("out_dir"))  # relative paths are relative to the working directory
-        cfg = cls(client=client, out_dir=out_dir, stages=stages, mode=mode, batch=batch, **data)
+        output_dir = Path(data.pop("output_dir"))  # relative paths are relative to the working directory
+        cfg = cls(client=client, output_dir=output_dir, stages=stages, mode=mode, batch=batch, **data)
         if cfg.evol_max_steps < 1 or cfg.answer_aug_samples < 1 or cfg.xwin_max_corrections < 0:
             raise ValueError(f"{where}: evol_max_steps and answer_aug_samples must be >= 1, xwin_max_corrections >= 0")
         return cfg
@@ -163,7 +168,7 @@ class RoundResult:
 
 
 class Pipeline:
-    """Runs the configured stages; every call resumes from the files already in ``out_dir``."""
+    """Runs the configured stages; every call resumes from the files already in ``output_dir``."""
 
     def __init__(self, cfg: RunConfig, *, selection_hook: SelectionHook | None = None, progress: bool = True,
                  limit: int | None = None):
@@ -194,7 +199,7 @@ class Pipeline:
         return run_requests(ChatClient(self.cfg.client), reqs, cache, progress=self.progress, desc=desc)
 
     def run_round(self, stage: StageConfig, round_name: str, seeds: list[Seed], samples: int) -> RoundResult:
-        rdir = self.cfg.out_dir / stage.name / round_name
+        rdir = self.cfg.output_dir / stage.name / round_name
         rdir.mkdir(parents=True, exist_ok=True)
         cache = rdir / "responses.jsonl"
         ctx = self._ctx(stage.name)
@@ -257,12 +262,12 @@ class Pipeline:
             seeds2 = [{"id": f"syn/{r['id']}", "source": f"synthetic/{r['method']}", "problem": r["query"],
                        "answer": r["answer"], "level": None, "subject": None} for r in selected]
             log.info("stage %s: %d seed synthetic problems selected for round 2", stage.name, len(seeds2))
-            write_jsonl(self.cfg.out_dir / stage.name / "seed_synthetic.jsonl", seeds2)
+            write_jsonl(self.cfg.output_dir / stage.name / "seed_synthetic.jsonl", seeds2)
             r2 = self.run_round(stage, "round2", seeds2, sr.samples_per_seed)
             summary["round2"] = _round_summary(r2)
             summary["seed_synthetic"] = len(seeds2)
             final = r2
-        out = self.cfg.out_dir / f"{stage.name}.jsonl"
+        out = self.cfg.output_dir / f"{stage.name}.jsonl"
         n = write_jsonl(out, final.rows)
         summary["output"] = str(out)
         summary["rows"] = n
@@ -270,7 +275,7 @@ class Pipeline:
 
     def run(self) -> dict[str, Any]:
         t0 = time.time()
-        self.cfg.out_dir.mkdir(parents=True, exist_ok=True)
+        self.cfg.output_dir.mkdir(parents=True, exist_ok=True)
         summary: dict[str, Any] = {"model": self.cfg.client.model, "mode": self.cfg.mode, "stages": {}}
         for stage in self.cfg.stages:
             if stage.enabled:
@@ -283,7 +288,7 @@ class Pipeline:
         summary["cost_usd_this_run"] = round(sum(r.get("cost_usd", 0.0) for s in summary["stages"].values()
                                                  for k, r in s.items() if k.startswith("round")), 4)
         summary["elapsed_s"] = round(time.time() - t0, 1)
-        (self.cfg.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        (self.cfg.output_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         return summary
 
     # -- dry run -----------------------------------------------------------------------------------

@@ -124,11 +124,12 @@ def _check_not_test(path: Path) -> None:
 
 def _load_hub(name: str, config: str | None = None) -> list[dict[str, Any]]:
     from datasets import load_dataset
+    from datasets.exceptions import DatasetsError
 
     ds_id, default_config, split = HUB_IDS[name]
     try:
         return [dict(r) for r in load_dataset(ds_id, config or default_config, split=split)]
-    except Exception as exc:
+    except (OSError, ValueError, DatasetsError) as exc:  # no network, unknown id/config/split, offline mode
         raise RuntimeError(f"could not load seeds {name!r} from the Hub ({ds_id}): {type(exc).__name__}: {exc}. "
                            f"Pass a local 'path' instead.") from exc
 

@@ -38,8 +38,8 @@ def _sha(path: Path) -> str:
 
 
 def test_distractors_command_writes_five_levels_and_a_manifest(small_data: Path, tmp_path: Path) -> None:
-    assert run_cli("distractors", "--data-dir", str(small_data), "--out", str(tmp_path / "a")) == 0
-    assert run_cli("distractors", "--data-dir", str(small_data), "--out", str(tmp_path / "b")) == 0
+    assert run_cli("distractors", "--data-dir", str(small_data), "--output-dir", str(tmp_path / "a")) == 0
+    assert run_cli("distractors", "--data-dir", str(small_data), "--output-dir", str(tmp_path / "b")) == 0
     manifest = json.loads((tmp_path / "a" / "distractors" / "MANIFEST.json").read_text())
     assert manifest["seed"] == 20240711 and manifest["mode"] == "offline"
     assert manifest["source"]["sha256"] == _sha(small_data / "gsm8k" / "test.jsonl")
@@ -52,19 +52,19 @@ def test_distractors_command_writes_five_levels_and_a_manifest(small_data: Path,
         assert len(rows) == info["rows"] == 12 and all(len(r["distractors"]) == info["k"] for r in rows)
     assert (tmp_path / "a" / "distractors" / "MANIFEST.json").read_bytes() == (tmp_path / "b" / "distractors" / "MANIFEST.json").read_bytes()
     # another seed gives other files
-    assert run_cli("distractors", "--data-dir", str(small_data), "--out", str(tmp_path / "c"), "--seed", "7") == 0
+    assert run_cli("distractors", "--data-dir", str(small_data), "--output-dir", str(tmp_path / "c"), "--seed", "7") == 0
     c = json.loads((tmp_path / "c" / "distractors" / "MANIFEST.json").read_text())
     assert c["seed"] == 7 and c["files"]["gsm8k_test_distractor_1.jsonl"]["sha256"] != manifest["files"]["gsm8k_test_distractor_1.jsonl"]["sha256"]
 
 
 def test_missing_input_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     monkeypatch.delenv("SKYMATH_DATA_DIR", raising=False)
-    assert run_cli("distractors", "--out", str(tmp_path)) == 2
+    assert run_cli("distractors", "--output-dir", str(tmp_path)) == 2
     assert "SKYMATH_DATA_DIR" in capsys.readouterr().err
     bad = tmp_path / "bad" / "gsm8k"
     bad.mkdir(parents=True)
     (bad / "test.jsonl").write_text('{"question": "Q?", "answer": "#### 1"}\n{"question": 5, "answer": "#### 2"}\n')
-    assert run_cli("distractors", "--data-dir", str(tmp_path / "bad"), "--out", str(tmp_path / "o")) == 2
+    assert run_cli("distractors", "--data-dir", str(tmp_path / "bad"), "--output-dir", str(tmp_path / "o")) == 2
     err = capsys.readouterr().err
     assert "test.jsonl:2" in err and "question" in err
 
@@ -87,11 +87,11 @@ def _distractor_responder(req: dict) -> str:
 
 def test_distractors_llm_mode_checks_the_models_sentences(small_data: Path, tmp_path: Path) -> None:
     with FakeOpenAIServer(_distractor_responder) as srv:
-        rc = run_cli("distractors", "--mode", "llm", "--data-dir", str(small_data), "--out", str(tmp_path),
+        rc = run_cli("distractors", "--mode", "llm", "--data-dir", str(small_data), "--output-dir", str(tmp_path),
                      "--base-url", srv.base_url, "--model", "m", "--no-progress")
         assert rc == 0
         assert srv.request_count() == 12
-        rc = run_cli("distractors", "--mode", "llm", "--data-dir", str(small_data), "--out", str(tmp_path),
+        rc = run_cli("distractors", "--mode", "llm", "--data-dir", str(small_data), "--output-dir", str(tmp_path),
                      "--base-url", srv.base_url, "--model", "m", "--no-progress")
         assert srv.request_count() == 12  # resumed: replies are cached by request id
     manifest = json.loads((tmp_path / "distractors" / "MANIFEST.json").read_text())
@@ -120,7 +120,7 @@ def _translation_responder(req: dict) -> str:
 def test_translate_command_writes_the_math_zh_layout(small_data: Path, tmp_path: Path) -> None:
     with FakeOpenAIServer(_translation_responder) as srv:
         rc = run_cli("translate", "--dataset", "math", "--lang", "zh", "--data-dir", str(small_data),
-                     "--out", str(tmp_path), "--base-url", srv.base_url, "--no-progress")
+                     "--output-dir", str(tmp_path), "--base-url", srv.base_url, "--no-progress")
     assert rc == 0
     rows = read_jsonl(tmp_path / "math" / "test_zh.jsonl")
     src = read_jsonl(small_data / "math" / "test.jsonl")
@@ -134,14 +134,14 @@ def test_translate_command_writes_the_math_zh_layout(small_data: Path, tmp_path:
 
 def test_build_eval_data_builds_the_layout_and_translates_only_with_an_endpoint(small_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert run_cli("build-eval-data", "--data-dir", str(small_data), "--out", str(out)) == 0
+    assert run_cli("build-eval-data", "--data-dir", str(small_data), "--output-dir", str(out)) == 0
     assert (out / "gsm8k" / "test.jsonl").read_bytes() == (small_data / "gsm8k" / "test.jsonl").read_bytes()
     assert (out / "math" / "test.jsonl").exists()
     for k in range(1, 6):
         assert len(read_jsonl(out / "distractors" / f"gsm8k_test_distractor_{k}.jsonl")) == 12
     assert not (out / "math" / "test_zh.jsonl").exists()  # no endpoint configured: no translation
     with FakeOpenAIServer(_translation_responder) as srv:
-        assert run_cli("build-eval-data", "--data-dir", str(small_data), "--out", str(out),
+        assert run_cli("build-eval-data", "--data-dir", str(small_data), "--output-dir", str(out),
                        "--base-url", srv.base_url, "--no-progress") == 0
         assert srv.request_count() == 3 + 12  # MATH and, with no GPT-4 file present, GSM8K
     assert len(read_jsonl(out / "math" / "test_zh.jsonl")) == 3
@@ -150,7 +150,7 @@ def test_build_eval_data_builds_the_layout_and_translates_only_with_an_endpoint(
 
 
 def test_distractors_llm_mode_reports_failed_requests_and_fills_them_on_rerun(small_data: Path, tmp_path: Path) -> None:
-    argv = ("distractors", "--mode", "llm", "--data-dir", str(small_data), "--out", str(tmp_path),
+    argv = ("distractors", "--mode", "llm", "--data-dir", str(small_data), "--output-dir", str(tmp_path),
             "--no-progress", "--model", "m")
     with FakeOpenAIServer(_distractor_responder) as srv:
         srv.inject("500", times=3)

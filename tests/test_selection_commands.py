@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from skymath_tasks.jsonl_io import DataError
-from synth import selection_cli
-from synth.dedup import DedupConfig, dedup_file
-from synth.hard import parse_level, select_by_judge, select_by_level
-from synth.verify import verify_by_answer, verify_by_judge
+from synth.selection import cli as selection_cli
+from synth.selection.dedup import DedupConfig, dedup_file
+from synth.selection.hard import parse_level, select_by_judge, select_by_level
+from synth.selection.verify import verify_by_answer, verify_by_judge
 from tests.helpers.openai_server import FakeOpenAIServer
 
 
@@ -120,7 +120,7 @@ def test_llm_judges_through_local_server_and_resume_without_resending(tmp_path):
 
         # the CLI wires the same judge (here fully answered from the cache: nothing is sent)
         rc = run_cli(["verify", str(rows), "-o", str(tmp_path / "verified.jsonl"), "--verifier", "judge",
-                      "--base-url", srv.base_url, "--model", srv.model, "-q",
+                      "--base-url", srv.base_url, "--model", srv.model, "--no-progress",
                       "--random-control", str(tmp_path / "random.jsonl")])
         assert rc == 0 and srv.request_count() == sent
         assert _ids(tmp_path / "verified.jsonl") == [1, 4] and len(_ids(tmp_path / "random.jsonl")) == 2
@@ -156,18 +156,18 @@ def test_cli_decontaminate_and_errors(tmp_path, capsys):
     bench = _write(tmp_path / "bench.jsonl", [{"problem": long_problem, "uid": "B-1"}])
     rows = _write(tmp_path / "rows.jsonl", [{"id": 1, "query": "x " + long_problem}, {"id": 2, "query": "clean"}])
     rc = run_cli(["decontaminate", str(rows), "-o", str(tmp_path / "k.jsonl"), "--bench",
-                  f"mine={bench}:problem@uid", "-q"])
+                  f"mine={bench}:problem@uid", "--no-progress"])
     assert rc == 0
     out = capsys.readouterr().out
     assert "| mine | 1 | 1 | 1 | 100.00 |" in out
     assert _ids(tmp_path / "k.jsonl") == [2]
-    rc = run_cli(["decontaminate", str(rows), "--report-only", "--bench", f"mine={bench}:problem@uid", "-q"])
+    rc = run_cli(["decontaminate", str(rows), "--report-only", "--bench", f"mine={bench}:problem@uid", "--no-progress"])
     assert rc == 0 and (tmp_path / "rows.jsonl.contamination-30gram.jsonl").exists()
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": 1, "query": "ok", "level": 5}\n{"id": 2, "query": \n')
     rc = run_cli(["decontaminate", str(bad), "-o", str(tmp_path / "k2.jsonl"), "--bench",
-                  f"mine={bench}:problem", "-q"])
+                  f"mine={bench}:problem", "--no-progress"])
     assert rc == 2 and "bad.jsonl:2: not valid JSON" in capsys.readouterr().err
     rc = run_cli(["select-hard", str(bad), "-o", str(tmp_path / "h.jsonl")])
     assert rc == 2 and "bad.jsonl:2" in capsys.readouterr().err

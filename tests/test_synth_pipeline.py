@@ -31,7 +31,7 @@ def _config(tmp_path: Path, base_url: str, **over) -> Path:
     cfg = {
         "client": {"base_url": base_url, "model": "scripted", "max_concurrency": 8, "timeout_s": 2,
                    "max_retries": 8, "backoff_base_s": 0.02, "backoff_max_s": 0.1},
-        "out_dir": str(tmp_path / "out"),
+        "output_dir": str(tmp_path / "out"),
         "answer_aug_samples": 2,
         "evol_max_steps": 2,
         "stages": {
@@ -110,7 +110,7 @@ def test_dry_run_sends_nothing(tmp_path, capsys):
 
 def test_config_errors_are_reported(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump({"client": {}, "out_dir": "x", "stages": {"s": {"seeds": ["math_train"],
+    bad.write_text(yaml.safe_dump({"client": {}, "output_dir": "x", "stages": {"s": {"seeds": ["math_train"],
                                                                                   "mix": {"metamath": 1, "wizard": 1}}}}))
     with pytest.raises(ValueError, match="wizard"):
         RunConfig.from_yaml(bad)

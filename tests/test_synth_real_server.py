@@ -91,7 +91,7 @@ def test_pipeline_smoke_against_real_server(tmp_path, server):
     cfg = RunConfig.from_dict({
         "client": {"base_url": url, "model": model, "max_tokens": 256, "max_concurrency": 2, "timeout_s": 600,
                    "max_retries": 2},
-        "out_dir": str(tmp_path / "out"),
+        "output_dir": str(tmp_path / "out"),
         "evol_max_steps": 1,
         "stages": {"smoke": {"seeds": [{"name": "jsonl", "path": str(tmp_path / "seeds.jsonl")}],
                              "mix": {"metamath": 1, "evol": 1, "xwin": 1}}},

@@ -84,3 +84,23 @@ def test_unknown_source_and_keys_are_config_errors():
         load_seeds(["gsm8k_train"])
     with pytest.raises(ValueError, match="unknown seed key"):
         load_seeds([{"name": "math_train", "level": [4]}])
+
+
+def test_hub_failures_are_explained_but_bugs_are_not_hidden(monkeypatch):
+    import datasets
+
+    from synth import seeds as S
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(RuntimeError, match="could not load seeds 'olympiadbench' from the Hub.*Pass a local 'path'"):
+        S._load_hub("olympiadbench")
+
+    def bug(*args, **kwargs):
+        raise TypeError("a bug in a loader")
+
+    monkeypatch.setattr(datasets, "load_dataset", bug)
+    with pytest.raises(TypeError, match="a bug in a loader"):  # not turned into "data unavailable"
+        S._load_hub("olympiadbench")

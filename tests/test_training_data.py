@@ -84,8 +84,8 @@ def test_cli_reports_bad_row_with_file_and_line(tmp_path: Path, capsys):
 
     src = tmp_path / "bad.jsonl"
     src.write_text('{"query": "q", "response": "r"}\n{"query": "q2", "answer": "3"}\n', encoding="utf-8")
-    rc = main(["--stage", "1", "--model_name_or_path", str(tmp_path), "--stage1_data", str(src),
-               "--output_dir", str(tmp_path / "run"), "--use_cpu", "--bf16", "false", "--report_to", "none"])
+    rc = main(["--stage", "1", "--model-name-or-path", str(tmp_path), "--stage1-data", str(src),
+               "--output-dir", str(tmp_path / "run"), "--use-cpu", "--bf16", "false", "--report-to", "none"])
     assert rc == 2
     assert f"{src}:2: field 'response': missing" in capsys.readouterr().err
     assert not (tmp_path / "run" / "stage1" / "config.json").exists()
@@ -207,8 +207,8 @@ def test_presets_carry_the_paper_recipe(preset: str, lr: float):
 
     assert load_yaml_mapping(preset_path(preset))["bf16"] is True
     # This machine has no GPU: bf16 would be refused by TrainingArguments, so run the preset on CPU.
-    cpu = ["--use_cpu", "true", "--bf16", "false"]
-    script, sft, model = parse_args(["--preset", preset, "--stage1_data", "a.jsonl", "--stage2_data", "b.jsonl", *cpu])
+    cpu = ["--use-cpu", "true", "--bf16", "false"]
+    script, sft, model = parse_args(["--preset", preset, "--stage1-data", "a.jsonl", "--stage2-data", "b.jsonl", *cpu])
     assert sft.learning_rate == lr
     assert sft.num_train_epochs == 3
     assert sft.weight_decay == 0.0
@@ -224,24 +224,24 @@ def test_presets_carry_the_paper_recipe(preset: str, lr: float):
 def test_command_line_overrides_config_file_overrides_preset(tmp_path: Path):
     cfg = tmp_path / "mine.yaml"
     cfg.write_text("learning_rate: 1.0e-5\nnum_train_epochs: 2\nbatching: packing\n", encoding="utf-8")
-    script, sft, _ = parse_args(["--preset", "mistral-7b", "--config", str(cfg), "--num_train_epochs", "1",
-                                 "--stage", "1", "--stage1_data", "a.jsonl", "--use_cpu", "true", "--bf16", "false"])
+    script, sft, _ = parse_args(["--preset", "mistral-7b", "--config", str(cfg), "--num-train-epochs", "1",
+                                 "--stage", "1", "--stage1-data", "a.jsonl", "--use-cpu", "true", "--bf16", "false"])
     assert sft.learning_rate == 1e-5 and sft.num_train_epochs == 1 and script.batching == "packing"
     assert sft.max_length == 2048  # untouched preset value
 
 
 def test_config_errors_are_explained(tmp_path: Path):
-    with pytest.raises(ConfigError, match="stage 2 needs --stage2_data"):
-        parse_args(["--stage1_data", "a.jsonl", "--use_cpu", "true", "--bf16", "false"])
+    with pytest.raises(ConfigError, match="stage 2 needs --stage2-data"):
+        parse_args(["--stage1-data", "a.jsonl", "--use-cpu", "true", "--bf16", "false"])
     with pytest.raises(ConfigError, match="unknown preset 'gpt-9'"):
         parse_args(["--preset", "gpt-9"])
-    with pytest.raises(ConfigError, match="needs --stage1_rows"):
-        parse_args(["--stage", "1", "--stage1_data", "a.jsonl", "b.jsonl", "--stage1_weights", "1", "2",
-                    "--use_cpu", "true", "--bf16", "false"])
+    with pytest.raises(ConfigError, match="needs --stage1-rows"):
+        parse_args(["--stage", "1", "--stage1-data", "a.jsonl", "b.jsonl", "--stage1-weights", "1", "2",
+                    "--use-cpu", "true", "--bf16", "false"])
     bad = tmp_path / "bad.yaml"
     bad.write_text("learning_rat: 1.0e-5\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="learning_rat"):
-        parse_args(["--config", str(bad), "--stage", "1", "--stage1_data", "a.jsonl"])
+        parse_args(["--config", str(bad), "--stage", "1", "--stage1-data", "a.jsonl"])
 
 
 @pytest.mark.parametrize("name", ["zero3", "fsdp2", "multi_gpu"])

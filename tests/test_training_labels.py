@@ -28,9 +28,9 @@ def _trainer(tiny_llama_dir: Path, tmp_path: Path, batching: str):
     from transformers import AutoTokenizer
 
     script, sft, model_args = parse_args([
-        "--preset", "cpu-smoke", "--stage", "1", "--model_name_or_path", str(tiny_llama_dir),
-        "--stage1_data", str(STAGE1), "--stage1_rows", "8", "--batching", batching,
-        "--output_dir", str(tmp_path / batching),
+        "--preset", "cpu-smoke", "--stage", "1", "--model-name-or-path", str(tiny_llama_dir),
+        "--stage1-data", str(STAGE1), "--stage1-rows", "8", "--batching", batching,
+        "--output-dir", str(tmp_path / batching),
     ])
     args = stage_training_args(script, sft, 1, tmp_path / batching / "stage1")
     tok = AutoTokenizer.from_pretrained(tiny_llama_dir)

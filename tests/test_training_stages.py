@@ -46,9 +46,9 @@ def two_stage_run(tiny_llama_dir: Path, tmp_path_factory: pytest.TempPathFactory
     """One command, both stages; stage 2 runs with learning rate 0, so its output must equal its input."""
     out = tmp_path_factory.mktemp("two_stage")
     rc = main([
-        "--preset", "cpu-smoke", "--model_name_or_path", str(tiny_llama_dir),
-        "--stage1_data", str(STAGE1), "--stage2_data", str(STAGE2),
-        "--stage2_learning_rate", "0", "--output_dir", str(out),
+        "--preset", "cpu-smoke", "--model-name-or-path", str(tiny_llama_dir),
+        "--stage1-data", str(STAGE1), "--stage2-data", str(STAGE2),
+        "--stage2-learning-rate", "0", "--output-dir", str(out),
     ])
     assert rc == 0
     return out
@@ -82,8 +82,8 @@ def test_stage2_alone_from_a_stage1_dir(two_stage_run: Path, tmp_path: Path):
 
     out = tmp_path / "run2"
     rc = main([
-        "--preset", "cpu-smoke", "--stage", "2", "--stage1_dir", str(two_stage_run / "stage1"),
-        "--stage2_data", str(STAGE2), "--stage2_rows", "8", "--output_dir", str(out),
+        "--preset", "cpu-smoke", "--stage", "2", "--stage1-dir", str(two_stage_run / "stage1"),
+        "--stage2-data", str(STAGE2), "--stage2-rows", "8", "--output-dir", str(out),
     ])
     assert rc == 0
     s2 = _summary(out / "stage2")
@@ -92,13 +92,13 @@ def test_stage2_alone_from_a_stage1_dir(two_stage_run: Path, tmp_path: Path):
     assert any(not torch.equal(w1[k], w2[k]) for k in w1), "stage 2 with a real learning rate did not train"
     # A second run into the same directory without --resume would mix two runs: refused.
     assert main([
-        "--preset", "cpu-smoke", "--stage", "2", "--stage1_dir", str(two_stage_run / "stage1"),
-        "--stage2_data", str(STAGE2), "--stage2_rows", "8", "--output_dir", str(out),
+        "--preset", "cpu-smoke", "--stage", "2", "--stage1-dir", str(two_stage_run / "stage1"),
+        "--stage2-data", str(STAGE2), "--stage2-rows", "8", "--output-dir", str(out),
     ]) == 2
 
 
 def test_stage2_refuses_a_missing_stage1(tmp_path: Path, capsys):
-    rc = main(["--preset", "cpu-smoke", "--stage", "2", "--stage2_data", str(STAGE2), "--output_dir", str(tmp_path)])
+    rc = main(["--preset", "cpu-smoke", "--stage", "2", "--stage2-data", str(STAGE2), "--output-dir", str(tmp_path)])
     assert rc == 2
     assert "no stage-1 model at" in capsys.readouterr().err
 
@@ -108,8 +108,8 @@ def test_killed_run_resumes_from_last_checkpoint_with_same_step_count(tiny_llama
     stage_dir = out / "stage1"
     # 24 rows, global batch 4, 4 epochs: 24 optimizer steps; a checkpoint every 2 steps.
     argv = [
-        "--preset", "cpu-smoke", "--stage", "1", "--model_name_or_path", str(tiny_llama_dir),
-        "--stage1_data", str(STAGE1), "--num_train_epochs", "4", "--output_dir", str(out),
+        "--preset", "cpu-smoke", "--stage", "1", "--model-name-or-path", str(tiny_llama_dir),
+        "--stage1-data", str(STAGE1), "--num-train-epochs", "4", "--output-dir", str(out),
     ]
     env = dict(os.environ, PYTHONPATH=str(REPO), TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "training.cli", *argv], cwd=REPO, env=env,
@@ -187,10 +187,10 @@ def test_training_cli_evaluates_after_the_stage(two_stage_run: Path, shared_data
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     out = tmp_path / "run"
     rc = main([
-        "--preset", "cpu-smoke", "--stage", "2", "--stage1_dir", str(two_stage_run / "stage1"),
-        "--stage2_data", str(STAGE2), "--stage2_rows", "4", "--output_dir", str(out),
-        "--eval_tasks", "skymath_gsm8k", "--eval_limit", "3", "--eval_batch_size", "3",
-        "--eval_gen_kwargs", "max_gen_toks=16",
+        "--preset", "cpu-smoke", "--stage", "2", "--stage1-dir", str(two_stage_run / "stage1"),
+        "--stage2-data", str(STAGE2), "--stage2-rows", "4", "--output-dir", str(out),
+        "--eval-tasks", "skymath_gsm8k", "--eval-limit", "3", "--eval-batch-size", "3",
+        "--eval-gen-kwargs", "max_gen_toks=16",
     ])
     assert rc == 0
     eval_dir = out / "stage2" / "eval"
@@ -209,10 +209,10 @@ def test_lora_stage_saves_adapter_and_a_merged_model(tiny_llama_dir: Path, tmp_p
 
     out = tmp_path / "lora"
     rc = main([
-        "--preset", "cpu-smoke", "--stage", "1", "--model_name_or_path", str(tiny_llama_dir),
-        "--stage1_data", str(STAGE1), "--stage1_rows", "8", "--output_dir", str(out),
-        "--use_peft", "--lora_r", "4", "--lora_alpha", "8", "--lora_target_modules", "q_proj", "v_proj",
-        "--learning_rate", "0.05",
+        "--preset", "cpu-smoke", "--stage", "1", "--model-name-or-path", str(tiny_llama_dir),
+        "--stage1-data", str(STAGE1), "--stage1-rows", "8", "--output-dir", str(out),
+        "--use-peft", "--lora-r", "4", "--lora-alpha", "8", "--lora-target-modules", "q_proj", "v_proj",
+        "--learning-rate", "0.05",
     ])
     assert rc == 0
     stage = out / "stage1"
@@ -239,10 +239,10 @@ def test_two_process_run_keeps_global_batch_and_evaluates_on_rank0(tiny_llama_di
                SKYMATH_DATA_DIR=str(shared_data), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     proc = subprocess.run(
         [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "training.cli", "--preset", "cpu-smoke",
-         "--model_name_or_path", str(tiny_llama_dir), "--stage1_data", str(STAGE1), "--stage2_data", str(STAGE2),
-         "--stage2_rows", "8", "--output_dir", str(out), "--ddp_backend", "gloo",
-         "--eval_tasks", "skymath_gsm8k", "--eval_limit", "1", "--eval_gen_kwargs", "max_gen_toks=8",
-         "--eval_batch_size", "1"],
+         "--model-name-or-path", str(tiny_llama_dir), "--stage1-data", str(STAGE1), "--stage2-data", str(STAGE2),
+         "--stage2-rows", "8", "--output-dir", str(out), "--ddp-backend", "gloo",
+         "--eval-tasks", "skymath_gsm8k", "--eval-limit", "1", "--eval-gen-kwargs", "max_gen_toks=8",
+         "--eval-batch-size", "1"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

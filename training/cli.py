@@ -5,13 +5,13 @@ Layout of a run (``output_dir`` = ``runs/x``)::
     runs/x/stage1/            final stage-1 model + tokenizer (what stage 2 starts from)
     runs/x/stage1/checkpoint-N/   Trainer checkpoints (``--resume`` continues from the last complete one)
     runs/x/stage1/skymath_stage.json  what was trained on (rows, mixture, over-long rows) and how it ended
-    runs/x/stage1/eval/scores.json    lm-eval scores when --eval_tasks is set
+    runs/x/stage1/eval/scores.json    lm-eval scores when --eval-tasks is set
     runs/x/stage2/ ...         the same for stage 2
 
 Examples::
 
-    skymath-train --preset llama2-7b --stage1_data normal.jsonl --stage2_data hard.jsonl --output_dir runs/llama2
-    skymath-train --preset mistral-7b --stage 2 --stage1_dir runs/m/stage1 --stage2_data hard.jsonl --output_dir runs/m
+    skymath-train --preset llama2-7b --stage1-data normal.jsonl --stage2-data hard.jsonl --output-dir runs/llama2
+    skymath-train --preset mistral-7b --stage 2 --stage1-dir runs/m/stage1 --stage2-data hard.jsonl --output-dir runs/m
     accelerate launch --config_file training/accelerate_configs/zero3.yaml -m training.cli --preset ...
 """
 
@@ -73,13 +73,6 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _world_size(args: Any) -> int:
-    try:
-        return int(args.world_size)
-    except Exception:  # noqa: BLE001 - very old TrainingArguments or no distributed state yet
-        return int(os.environ.get("WORLD_SIZE", "1"))
-
-
 def stage_training_args(script: SkyMathArguments, sft_args: Any, stage: int, out_dir: Path) -> Any:
     """A per-stage copy of the SFTConfig: its own output dir, learning rate, batching and accumulation."""
     args = copy.copy(sft_args)
@@ -88,7 +81,7 @@ def stage_training_args(script: SkyMathArguments, sft_args: Any, stage: int, out
         args.learning_rate = script.stage2_learning_rate
     args.gradient_accumulation_steps = resolve_gradient_accumulation(
         script.global_batch_size, args.per_device_train_batch_size, sft_args.gradient_accumulation_steps,
-        _world_size(sft_args),
+        sft_args.world_size,
     )
     if os.environ.get("FSDP_ACTIVATION_CHECKPOINTING", "").lower() == "true" and args.activation_checkpointing:
         # transformers refuses both at once; FSDP's variant avoids a redundant all-gather.
@@ -170,7 +163,7 @@ def run_stage(script: SkyMathArguments, sft_args: Any, model_args: Any, stage: i
     if resume_from is not None and not script.resume:
         raise ConfigError(
             f"{out_dir} already holds checkpoints (last: {resume_from.name}); pass --resume to continue that run "
-            "or choose another --output_dir"
+            "or choose another --output-dir"
         )
     args = stage_training_args(script, sft_args, stage, out_dir)
     data = load_data(script, stage)  # before any model file is touched: bad rows fail in seconds
@@ -178,8 +171,8 @@ def run_stage(script: SkyMathArguments, sft_args: Any, model_args: Any, stage: i
     data = apply_length_policy(data, tokenizer, args.max_length, script.overlong)
     log.info("stage %d: %d rows, init from %s, global batch %s = %d x %d x %d processes, lr %g",
              stage, len(data.pairs), init_from,
-             args.per_device_train_batch_size * args.gradient_accumulation_steps * _world_size(args),
-             args.per_device_train_batch_size, args.gradient_accumulation_steps, _world_size(args), args.learning_rate)
+             args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size,
+             args.per_device_train_batch_size, args.gradient_accumulation_steps, args.world_size, args.learning_rate)
     if resume_from is not None:
         log.info("stage %d: resuming from %s", stage, resume_from)
 
@@ -194,7 +187,7 @@ def run_stage(script: SkyMathArguments, sft_args: Any, model_args: Any, stage: i
         "global_batch_size": script.global_batch_size,
         "per_device_train_batch_size": args.per_device_train_batch_size,
         "gradient_accumulation_steps": args.gradient_accumulation_steps,
-        "world_size": _world_size(args),
+        "world_size": args.world_size,
         "learning_rate": args.learning_rate,
         "num_train_epochs": args.num_train_epochs,
         "batching": script.batching,
@@ -283,14 +276,14 @@ def run(script: SkyMathArguments, sft_args: Any, model_args: Any, callbacks: lis
         validate_sources(script, 2)
     if script.stage in ("1", "both"):
         if not model_args.model_name_or_path:
-            raise ConfigError("stage 1 needs --model_name_or_path (the base model)")
+            raise ConfigError("stage 1 needs --model-name-or-path (the base model)")
         stage1_dir = root / "stage1"
         summaries[1] = run_stage(script, sft_args, model_args, 1, model_args.model_name_or_path, stage1_dir, callbacks)
         after(stage1_dir, 1)
     if script.stage in ("2", "both"):
         init = Path(script.stage1_dir) if script.stage1_dir else root / "stage1"
         if not (init / "config.json").is_file():
-            raise ConfigError(f"no stage-1 model at {init} (run stage 1 first, or pass --stage1_dir)")
+            raise ConfigError(f"no stage-1 model at {init} (run stage 1 first, or pass --stage1-dir)")
         summary1 = read_summary(init)
         if summary1 is not None and summary1.get("status") != "done":
             raise ConfigError(f"stage 1 in {init} did not finish (status {summary1.get('status')!r}); "

@@ -9,7 +9,9 @@ TRL's ``TrlParser`` from a preset YAML, a user YAML and the command line, in tha
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ class SkyMathArguments:
 
     stage: str = field(
         default="both",
-        metadata={"help": "Which stage(s) to run: '1', '2' (from --stage1_dir) or 'both' in one command.",
+        metadata={"help": "Which stage(s) to run: '1', '2' (from --stage1-dir) or 'both' in one command.",
                   "choices": list(STAGES)},
     )
     stage1_data: list[str] | None = field(
@@ -119,9 +121,42 @@ def load_yaml_mapping(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def make_parser():
+    """TRL's parser over our three dataclasses, with only the kebab-case spellings in ``--help``.
+
+    HfArgumentParser registers ``--output_dir`` and ``--output-dir`` for a field ``output_dir``; the
+    project's flag style is kebab-case, so the underscore spelling is hidden (it still works, through
+    :func:`kebab_argv`, with a deprecation warning, for one release)."""
     from trl import ModelConfig, SFTConfig, TrlParser
 
-    return TrlParser((SkyMathArguments, SFTConfig, ModelConfig), prog="skymath-train")
+    parser = TrlParser((SkyMathArguments, SFTConfig, ModelConfig), prog="skymath-train")
+    for action in parser._actions:
+        kebab = [s for s in action.option_strings if not (s.startswith("--") and "_" in s)]
+        if kebab and len(kebab) < len(action.option_strings):
+            action.option_strings = kebab
+    return parser
+
+
+def option_names(parser: Any) -> set[str]:
+    """Field names of the parser's dataclasses: the options it knows (``--name`` and, for booleans, ``--no-name``)."""
+    return {f.name for cls in parser.dataclass_types for f in dataclasses.fields(cls)}
+
+
+def kebab_argv(args: list[str], parser: Any) -> list[str]:
+    """Rewrite old underscore spellings of our options (``--output_dir``, ``--stage1_data=x``) to kebab-case,
+    printing a deprecation warning for each; anything else is left to the parser."""
+    names = option_names(parser)
+    out = []
+    for token in args:
+        flag, eq, value = token.partition("=")
+        if flag.startswith("--") and "_" in flag:
+            name = flag[2:]
+            if name in names or (name.startswith("no_") and name[3:] in names):
+                new = "--" + name.replace("_", "-")
+                print(f"skymath-train: warning: {flag} is deprecated and will be removed in the next release; "
+                      f"use {new}", file=sys.stderr)
+                token = new + eq + value
+        out.append(token)
+    return out
 
 
 def parse_args(argv: list[str] | None = None):
@@ -130,8 +165,6 @@ def parse_args(argv: list[str] | None = None):
     TrlParser takes one ``--config``; a preset plus a user file is merged here first, then handed to
     TrlParser's own defaults mechanism (so ``env:`` blocks and unknown-key errors behave as in ``trl sft``).
     """
-    import sys
-
     args = list(sys.argv[1:] if argv is None else argv)
     merged: dict[str, Any] = {}
     for flag in ("--preset", "--config"):
@@ -143,6 +176,7 @@ def parse_args(argv: list[str] | None = None):
             args.pop(i)
             merged.update(load_yaml_mapping(preset_path(value) if flag == "--preset" else value))
     parser = make_parser()
+    args = kebab_argv(args, parser)
     env = merged.pop("env", {}) or {}
     if not isinstance(env, dict):
         raise ConfigError("`env` in a config file must be a mapping")
@@ -159,17 +193,17 @@ def parse_args(argv: list[str] | None = None):
 def validate(script_args: SkyMathArguments, sft_args: Any) -> None:
     """Reject configurations that would fail late (hours into a run) or silently do the wrong thing."""
     if script_args.stage in ("1", "both") and not script_args.stage1_data:
-        raise ConfigError("stage 1 needs --stage1_data (one or more JSONL files or hub:NAME[:SPLIT])")
+        raise ConfigError("stage 1 needs --stage1-data (one or more JSONL files or hub:NAME[:SPLIT])")
     if script_args.stage in ("2", "both") and not script_args.stage2_data:
-        raise ConfigError("stage 2 needs --stage2_data")
+        raise ConfigError("stage 2 needs --stage2-data")
     for n in (1, 2):
         weights = getattr(script_args, f"stage{n}_weights")
         data = getattr(script_args, f"stage{n}_data") or []
         if weights is not None:
             if getattr(script_args, f"stage{n}_rows") is None:
-                raise ConfigError(f"--stage{n}_weights needs --stage{n}_rows (the total to split)")
+                raise ConfigError(f"--stage{n}-weights needs --stage{n}-rows (the total to split)")
             if len(weights) != len(data):
-                raise ConfigError(f"--stage{n}_weights has {len(weights)} values for {len(data)} sources")
+                raise ConfigError(f"--stage{n}-weights has {len(weights)} values for {len(data)} sources")
     if script_args.batching == "padding_free" and sft_args.packing:
         raise ConfigError("batching=padding_free conflicts with packing=true; use batching=packing instead")
     if script_args.eval_tasks and script_args.eval_backend not in EVAL_BACKENDS:

@@ -54,7 +54,7 @@ def evaluate_checkpoint(
         "--tasks", ",".join(tasks),
         "--backend", backend,
         "--batch-size", str(batch_size),
-        "--out", str(out_dir),
+        "--output-dir", str(out_dir),
     ]
     if limit is not None:
         cmd += ["--limit", str(limit)]
@@ -115,7 +115,7 @@ def _child(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", default="auto")
     parser.add_argument("--model-args", default=None)
     parser.add_argument("--gen-kwargs", default=None, help="override the tasks' generation settings, e.g. max_gen_toks=64")
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--output-dir", required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -152,7 +152,7 @@ def _child(argv: list[str] | None = None) -> int:
     )
     if results is None:  # non-zero ranks
         return 0
-    out = Path(args.out)
+    out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     samples = results.pop("samples", {}) or {}
     for task, rows in samples.items():

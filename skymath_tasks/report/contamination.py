@@ -1,6 +1,6 @@
 """How much of each task's test set a model's training data overlaps (the paper's 30-gram criterion).
 
-Uses the selection pipeline's decontamination engine (``synth.decontam``) unchanged, so the report
+Uses the selection pipeline's decontamination engine (``synth.selection.decontam``) unchanged, so the report
 measures exactly what the data filter removes: the test problems (and reference solutions) are
 indexed as benchmarks, the training rows are streamed through its ``Matcher``, and every test item a
 row hits, by a shared 30-token n-gram or an exact (normalised) problem match, counts as overlapping.
@@ -23,7 +23,7 @@ from skymath_tasks.report.loader import ModelResults, ReportInputError
 
 log = logging.getLogger(__name__)
 
-#: report task -> built-in benchmark of synth.decontam (same files as the task reads)
+#: report task -> built-in benchmark of synth.selection.decontam (same files as the task reads)
 TASK_BENCHMARKS: dict[str, str] = {
     "skymath_gsm8k": "gsm8k",
     "skymath_math": "math",
@@ -36,7 +36,7 @@ BATCH_ROWS = 2000
 def _data_dir(value: str | os.PathLike | None) -> Path:
     raw = value or os.environ.get(ENV_VAR)
     if not raw:
-        from synth.decontam import default_data_dir
+        from synth.selection.decontam import default_data_dir
 
         return default_data_dir()
     return Path(raw)
@@ -47,7 +47,7 @@ def training_overlap(train_paths: Sequence[str | Path], tasks: Iterable[str], *,
     """task -> {benchmark, total, overlapping, rate, train_rows_hit} for the tasks we can index."""
     from tqdm import tqdm
 
-    from synth.decontam import Matcher, NgramIndex, builtin_benchmark, row_texts
+    from synth.selection.decontam import Matcher, NgramIndex, builtin_benchmark, row_texts
 
     ddir = _data_dir(data_dir)
     wanted = {t: TASK_BENCHMARKS[t] for t in tasks if t in TASK_BENCHMARKS}

@@ -21,8 +21,13 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+
+from skymath_tasks.jsonl_io import DataError, JsonlAppender, read_output_rows
+from synth.selection.reader import Row, RowReader
+from synth.selection.step import KEEP, Decision, InputScan, PerRowFilter, StepFiles, run_step
 
 log = logging.getLogger(__name__)
 
@@ -328,34 +333,45 @@ def coverage_radius(X, centres_idx: Sequence[int], device: str | None = None) ->
 PROBLEM_FIELDS = ("query", "problem", "question", "instruction")
 
 
-def read_texts(path, text_field: str | None) -> tuple[list[str], list[bytes], list[int], str]:
-    """Texts to embed, raw lines (copied unchanged to the output) and line numbers; errors name file:line."""
-    from skymath_tasks.jsonl_io import DataError, iter_raw_rows
-
+def read_texts(scan: InputScan, text_field: str | None) -> tuple[list[str], list[int], str]:
+    """Texts to embed and their input line numbers (one pass through the step reader); errors name file:line."""
     texts: list[str] = []
-    raws: list[bytes] = []
     linenos: list[int] = []
-    for lineno, raw, row in iter_raw_rows(path):
+    for row in scan:
         if text_field is None:
-            text_field = next((f for f in PROBLEM_FIELDS if isinstance(row.get(f), str)), None)
+            text_field = next((f for f in PROBLEM_FIELDS if isinstance(row.data.get(f), str)), None)
             if text_field is None:
-                raise DataError(path, lineno, f"no text field found (tried {', '.join(PROBLEM_FIELDS)}); pass --text-field")
-        value = row.get(text_field)
-        if value is None:
-            raise DataError(path, lineno, "missing", field=text_field)
-        if not isinstance(value, str):
-            raise DataError(path, lineno, f"expected str, got {type(value).__name__}", field=text_field)
-        texts.append(value)
-        raws.append(raw)
-        linenos.append(lineno)
-    return texts, raws, linenos, text_field or ""
+                raise DataError(row.path, row.lineno,
+                                f"no text field found (tried {', '.join(PROBLEM_FIELDS)}); pass --text-field")
+        texts.append(row.text(text_field))
+        linenos.append(row.lineno)
+    return texts, linenos, text_field or ""
+
+
+@dataclass
+class ChosenRows(PerRowFilter):
+    """Keeps the rows a core-set selection picked (the selection itself happens before, with resume)."""
+
+    lines: frozenset[int]
+    selection: dict  # the selection's meta: input digest, k, mode, seed, model, ...
+    name: str = "coreset"
+
+    def settings(self) -> dict:
+        return self.selection
+
+    def decide(self, row: Row) -> Decision:
+        return KEEP if row.lineno in self.lines else _NOT_SELECTED
+
+
+_NOT_SELECTED = Decision(False, "not_selected")
 
 
 def select_coreset_file(
     input_path,
     output_path,
-    k: int,
+    k: int | None,
     *,
+    fraction: float | None = None,
     text_field: str | None = None,
     embeddings=None,
     embedding_cfg=None,
@@ -369,27 +385,34 @@ def select_coreset_file(
     progress: bool = True,
     stop_after: int | None = None,
 ) -> dict:
-    """Pick ``k`` diverse rows of ``input_path`` and write them (input order, lines unchanged).
+    """Pick ``k`` diverse rows of ``input_path`` (or ``fraction`` of them) and write them (input order,
+    lines unchanged).
 
     Side files: ``<output>.picks.jsonl`` (one line per pick: rank, input line, radius; appended during
     the run, so an interrupted exact-mode run resumes from its picks) and ``<output>.report.json``
     (coverage radius per k). ``embeddings``: a precomputed (N, d) array or ``.npy`` path instead of
     the model. ``stop_after``: stop after that many picks (tests simulate an interruption with it).
+    The rows are written by the step protocol (:func:`synth.selection.step.run_step`) with
+    :class:`ChosenRows`; unpicked rows are not listed anywhere but by their absence (the picks file says
+    what was picked and why).
     """
     import json
     import time
-    from pathlib import Path
 
-    from skymath_tasks.jsonl_io import JsonlAppender, read_output_rows
-
-    from synth.embeddings import Embedder, EmbeddingConfig
+    from synth.selection.embeddings import Embedder, EmbeddingConfig
 
     t0 = time.perf_counter()
     output_path = Path(output_path)
     picks_path = output_path.with_name(output_path.name + ".picks.jsonl")
     report_path = output_path.with_name(output_path.name + ".report.json")
-    texts, raws, linenos, text_field = read_texts(input_path, text_field)
+    reader = RowReader(input_path)
+    scan = InputScan(reader)
+    texts, linenos, text_field = read_texts(scan, text_field)
     n = len(texts)
+    if k is None:
+        if fraction is None:
+            raise ValueError("give -k or --fraction")
+        k = max(1, round(fraction * n))
     if isinstance(embeddings, (str, Path)):
         embeddings = np.load(embeddings, mmap_mode="r")
     if embeddings is None:
@@ -397,9 +420,8 @@ def select_coreset_file(
         embeddings = Embedder(embedding_cfg).embed(texts, progress=progress)
     if embeddings.shape[0] != n:
         raise ValueError(f"{len(embeddings)} embeddings for {n} rows of {input_path}")
-    meta = {"input": str(input_path), "rows": n, "k": k, "mode": mode, "seed": seed, "text_field": text_field,
-            "model": getattr(embedding_cfg, "model", "precomputed")}
-
+    meta = {"input": str(input_path), "input_digest": scan.digest, "rows": n, "k": k, "mode": mode, "seed": seed,
+            "text_field": text_field, "model": getattr(embedding_cfg, "model", "precomputed")}
     # the greedy order does not depend on k: picks of a run with another k are a valid prefix
     picks_meta = {key: v for key, v in meta.items() if key != "k"}
     initial: list[int] = []
@@ -454,14 +476,10 @@ def select_coreset_file(
     if stop_after is not None and len(res.indices) < k:
         return {"meta": meta, "interrupted_after": len(res.indices)}
     chosen = np.sort(res.indices)
-    tmp = output_path.with_name(output_path.name + ".tmp")
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(tmp, "wb") as fh:
-        for i in chosen.tolist():
-            fh.write(raws[i])
-    import os
-
-    os.replace(tmp, output_path)
+    files = StepFiles(output_path, None, output_path.with_name(output_path.name + ".state.json"))
+    # overwrite: this selection's own checks above decided the output may be (re)written
+    run_step(reader, ChosenRows(frozenset(linenos[i] for i in chosen.tolist()), meta), files, log_format="none",
+             overwrite=True, progress=False)
     radii = res.radii.copy()
     if recorded:  # picks made by an earlier run: their radii were recorded when they were made
         head = radii[: len(recorded)]

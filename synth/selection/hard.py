@@ -11,15 +11,16 @@ counted as ``unknown_level``.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from skymath_tasks.jsonl_io import DataError
-from synth.verify import Verdict, iter_raw_rows, load_seed_map, require_str, run_judge, select_rows
-
-log = logging.getLogger(__name__)
+from synth.selection.judge import run_judge
+from synth.selection.reader import Row
+from synth.selection.step import Decision, PerRowFilter, settings_digest
+from synth.selection.verdicts import load_seed_map, select_rows
 
 HARD_PROMPT_VERSION = "hard-judge-v1"
 HARD_SYSTEM = (
@@ -50,6 +51,40 @@ def parse_level(value: Any) -> int | None:
     return None
 
 
+@dataclass
+class LevelFilter(PerRowFilter):
+    """Keeps rows whose level (their own, or their seed's) is at least ``min_level``."""
+
+    min_level: int = 4
+    level_field: str = "level"
+    seed_levels: dict[str, Any] | None = None  # seed id -> level, when levels are joined from the seed file
+    seed_id_field: str = "seed_id"
+
+    @property
+    def name(self) -> str:
+        return f"level>={self.min_level}"
+
+    def settings(self) -> dict[str, Any]:
+        return {"min_level": self.min_level, "level_field": self.level_field, "seed_id_field": self.seed_id_field,
+                "seed_levels": None if self.seed_levels is None else settings_digest(self.seed_levels)}
+
+    def decide(self, row: Row) -> Decision:
+        raw = row.data.get(self.level_field)
+        if raw is None and self.seed_levels is not None:
+            if self.seed_id_field not in row.data:
+                raise DataError(row.path, row.lineno, "missing (needed to look up the seed's level)",
+                                field=self.seed_id_field)
+            raw = self.seed_levels.get(str(row.data[self.seed_id_field]))
+        elif raw is None:
+            raise DataError(row.path, row.lineno, "missing (or pass --seeds to join levels from the seed file)",
+                            field=self.level_field)
+        level = parse_level(raw)
+        if level is None:
+            return Decision(False, "unknown_level", {"level": raw})
+        hard = level >= self.min_level
+        return Decision(hard, "hard" if hard else "easy", {"level": level})
+
+
 def select_by_level(
     input_path: str | os.PathLike,
     output_path: str | os.PathLike,
@@ -58,35 +93,20 @@ def select_by_level(
     level_field: str = "level",
     seeds_path: str | os.PathLike | None = None,
     seed_id_field: str = "seed_id",
-    overwrite: bool = False,  # deterministic and fast: a rerun recomputes (accepted for CLI symmetry)
+    overwrite: bool = False,
+    progress: bool = True,
 ) -> dict[str, Any]:
-    seed_levels = load_seed_map(seeds_path, "level") if seeds_path else {}
-
-    def decide(lineno: int, row: dict[str, Any]) -> Verdict:
-        raw = row.get(level_field)
-        if raw is None and seeds_path:
-            if seed_id_field not in row:
-                raise DataError(input_path, lineno, "missing (needed to look up the seed's level)", field=seed_id_field)
-            raw = seed_levels.get(str(row[seed_id_field]))
-        elif raw is None:
-            raise DataError(input_path, lineno, "missing (or pass --seeds to join levels from the seed file)",
-                            field=level_field)
-        level = parse_level(raw)
-        if level is None:
-            return Verdict(False, "unknown_level", {"level": raw})
-        hard = level >= min_level
-        return Verdict(hard, "hard" if hard else "easy", {"level": level})
-
-    stats = select_rows(input_path, output_path, decide, f"level>={min_level}")
-    return stats
+    seed_levels = load_seed_map(seeds_path, "level") if seeds_path else None
+    filt = LevelFilter(min_level, level_field, seed_levels, seed_id_field)
+    return select_rows(input_path, output_path, filt, overwrite=overwrite, progress=progress)
 
 
-def parse_difficulty(text: str, min_difficulty: int) -> Verdict:
+def parse_difficulty(text: str, min_difficulty: int) -> Decision:
     found = _DIFFICULTY_RE.findall(text)
     if not found:
-        return Verdict(False, "unparsed", {})
+        return Decision(False, "unparsed")
     d = int(found[-1])
-    return Verdict(d >= min_difficulty, "hard" if d >= min_difficulty else "easy", {"difficulty": d})
+    return Decision(d >= min_difficulty, "hard" if d >= min_difficulty else "easy", {"difficulty": d})
 
 
 def select_by_judge(
@@ -99,13 +119,11 @@ def select_by_judge(
     overwrite: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
-    def build(lineno: int, row: dict[str, Any]) -> list[dict[str, str]]:
-        problem = require_str(row, text_field, input_path, lineno)
+    def build(row: Row) -> list[dict[str, str]]:
+        problem = row.text(text_field)
         return [{"role": "system", "content": HARD_SYSTEM}, {"role": "user", "content": HARD_USER.format(problem=problem)}]
 
     return run_judge(input_path, output_path, client_cfg, build_messages=build,
                      parse=lambda t: parse_difficulty(t, min_difficulty), name="hard-judge",
-                     prompt_version=HARD_PROMPT_VERSION, overwrite=overwrite, progress=progress)
-
-
-__all__ = ["parse_level", "parse_difficulty", "select_by_level", "select_by_judge", "iter_raw_rows"]
+                     prompt_version=HARD_PROMPT_VERSION, criteria={"min_difficulty": min_difficulty},
+                     overwrite=overwrite, progress=progress)

