@@ -43,7 +43,7 @@ def build_model(out: Path, hidden: int, layers: int, vocab: int) -> Path:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from tests.helpers.tiny_model import build_tiny_llama
+    from skymath_tasks.devtools.tiny_model import build_tiny_llama
 
     build_tiny_llama(out, vocab_size=vocab)
     tok = AutoTokenizer.from_pretrained(out)

@@ -14,7 +14,7 @@ from synth import selection_cli
 from synth.dedup import DedupConfig, dedup_file
 from synth.hard import parse_level, select_by_judge, select_by_level
 from synth.verify import verify_by_answer, verify_by_judge
-from tests.helpers.openai_server import FakeOpenAIServer
+from skymath_tasks.devtools.openai_server import FakeOpenAIServer
 
 
 def run_cli(argv: list[str]) -> int:

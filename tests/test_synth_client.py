@@ -24,7 +24,7 @@ from synth.client import (
     request_id,
     run_requests,
 )
-from tests.helpers.openai_server import FakeOpenAIServer
+from skymath_tasks.devtools.openai_server import FakeOpenAIServer
 
 REPO = Path(__file__).resolve().parents[1]
 
