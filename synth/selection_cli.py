@@ -101,7 +101,7 @@ def _add_decontaminate(sub) -> None:
     p.add_argument("--bench", action="append",
                    help="benchmark: gsm8k, math, math500, gsm8k_zh or NAME=PATH:problem_field[,more_fields][@id_field]; "
                    "repeatable (default: gsm8k and math)")
-    p.add_argument("--data-dir", help="folder with the shared data layout (default: ../shared/data or $SKYMATH_SHARED_DATA)")
+    p.add_argument("--data-dir", help="folder with the shared data layout (default: $SKYMATH_DATA_DIR)")
     p.add_argument("-n", "--n", type=int, default=30, help="n-gram length in tokens (paper: 30; 10/13 for comparison)")
     p.add_argument("--normalization", choices=["llemma", "lmeval"], default="llemma")
     p.add_argument("--problems-only", action="store_true", help="index only benchmark problems, not solutions")
