@@ -16,9 +16,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from skymath_tasks.benchmarks import LEVELS  # noqa: E402
 from skymath_tasks.report.loader import ModelResults  # noqa: E402
 from skymath_tasks.report.reference import reference_table  # noqa: E402
-from skymath_tasks.report.tables import DISTRACTOR_TASKS, LEVELS, MAIN_METRIC, _math_task, format_size  # noqa: E402
+from skymath_tasks.report.tables import DISTRACTOR_TASKS, MAIN_METRIC, format_size, math_task  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def plot_levels(models: Sequence[ModelResults], path: str | Path, show_paper: bo
     fig, ax = _figure()
     drawn = 0
     for m in models:
-        task = _math_task(m)
+        task = math_task(m)
         if task is None:
             continue
         ys = [m.metric(task, f"acc_level_{k}") for k in LEVELS]
