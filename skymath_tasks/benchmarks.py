@@ -174,7 +174,7 @@ BENCHMARKS: dict[str, Benchmark] = {b.key: b for b in (
               "distractors/cmath_distractor.jsonl", "input", "golden", "verbatim", "gsm8k", 360, hub=None),
     *(_distractor(k) for k in DISTRACTOR_LEVELS),
     Benchmark("demo", "SkyMath sample problems", "package:sample_data/demo_problems.jsonl", "question", "gold",
-              "verbatim", "gsm8k", 8, hub=None),
+              "verbatim", "gsm8k", 10, hub=None),
 )}
 
 

@@ -172,7 +172,7 @@ def test_missing_sample_is_rejected_even_with_its_hash_patched(copy, shared_data
     t["samples"]["lines"] = t["n_samples"] = 3
     _save(path, sub)
     errors = _verify(path, shared_data).errors
-    assert any(e.startswith("task skymath_demo: 3 samples in") and "the run evaluates 4 (--limit 4 of 8 documents)" in e
+    assert any(e.startswith("task skymath_demo: 3 samples in") and "the run evaluates 4 (--limit 4 of 10 documents)" in e
                and "missing doc_id(s) [0]" in e for e in errors), errors
 
 
