@@ -183,3 +183,17 @@ def test_num_fewshot_is_refused_where_there_is_no_training_split(task_manager) -
 
     with pytest.raises(FewshotUnavailable, match="skymath_mgsm_zh.*zero-shot only"):
         _evaluate(ReplayLM(lambda p: "The answer is 0"), ["skymath_mgsm_zh"], task_manager, limit=1, num_fewshot=3)
+
+
+def test_every_task_reports_exactly_the_metrics_of_skymath_tasks_metrics(task_manager) -> None:
+    """The YAML metric lists (which lm-eval needs) agree with the one definition in skymath_tasks.metrics,
+    direction of "better" included; counts are not among them."""
+    from skymath_tasks.benchmarks import TASKS
+    from skymath_tasks.metrics import HIGHER_IS_BETTER, metric_names
+
+    names = [t for t, td in TASKS.items() if td.benchmark != "math_zh"]  # MATH-zh needs a translation
+    loaded = task_manager.load(names)["tasks"]
+    for name in names:
+        td = TASKS[name]
+        expected = {m: HIGHER_IS_BETTER[m] for m in metric_names(td.answer_type, td.by_subject)}
+        assert loaded[name].higher_is_better() == expected, name
