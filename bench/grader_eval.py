@@ -21,7 +21,12 @@ sys.path.insert(0, str(REPO))
 
 from skymath_tasks.grader import GraderConfig  # noqa: E402
 from skymath_tasks.grader.evidence import (  # noqa: E402
-    evaluate, load_gsm8k_solutions, load_labelled, math_verify_judge, math_verify_on_extracted_judge, skymath_judge,
+    evaluate,
+    load_gsm8k_solutions,
+    load_labelled,
+    math_verify_judge,
+    math_verify_on_extracted_judge,
+    skymath_judge,
 )
 
 

@@ -381,7 +381,6 @@ def select_coreset_file(
     from pathlib import Path
 
     from skymath_tasks.jsonl_io import JsonlAppender, read_output_rows
-
     from synth.embeddings import Embedder, EmbeddingConfig
 
     t0 = time.perf_counter()

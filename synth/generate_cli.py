@@ -30,8 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_generate(args: argparse.Namespace) -> int:
     from skymath_tasks.jsonl_io import DataError
-    from synth.pipeline import Pipeline, RunConfig
     from synth.client import RequestFailed
+    from synth.pipeline import Pipeline, RunConfig
     from synth.seeds import ContaminatedSeedError
 
     try:

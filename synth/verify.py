@@ -20,7 +20,6 @@ deterministic request id, so a rerun re-sends only unanswered rows and pays for 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from skymath_tasks.grader.evidence import evaluate, load_gsm8k_solutions, load_labelled, rewrite_final_line, skymath_judge
+from skymath_tasks.grader.evidence import (
+    evaluate,
+    load_gsm8k_solutions,
+    load_labelled,
+    rewrite_final_line,
+    skymath_judge,
+)
 from skymath_tasks.jsonl_io import DataError
 
 LABELLED = Path(__file__).parent / "data" / "grader_labelled.jsonl"

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from skymath_tasks.jsonl_io import read_jsonl
 from skymath_tasks.distractors import (
     DEFAULT_SEED,
     assemble,
@@ -21,6 +20,7 @@ from skymath_tasks.distractors import (
     numbers_in,
     split_question_sentence,
 )
+from skymath_tasks.jsonl_io import read_jsonl
 from synth.distractors import parse_llm_distractors, select_llm_distractors
 
 JANET = (

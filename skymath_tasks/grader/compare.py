@@ -11,7 +11,15 @@ from typing import Callable, Optional, Protocol
 
 from skymath_tasks.grader.numbers import Num
 from skymath_tasks.grader.parser import (
-    UNORDERED, Choice, Empty, Eq, Expr, Interval, Matrix, Seq, Text,
+    UNORDERED,
+    Choice,
+    Empty,
+    Eq,
+    Expr,
+    Interval,
+    Matrix,
+    Seq,
+    Text,
 )
 
 Verdict = Optional[bool]
