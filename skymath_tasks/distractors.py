@@ -33,10 +33,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from skymath_tasks.benchmarks import DISTRACTOR_LEVELS
+
 log = logging.getLogger(__name__)
 
 DEFAULT_SEED = 20240711  # arXiv 2407.08348 (v1: 11 July 2024); any int or str works
-K_MAX = 5
+K_MAX = max(DISTRACTOR_LEVELS)  # the registry's levels 1..5 (benchmarks gsm8k_distractor_k)
 GENERATOR_VERSION = "skymath-distractors-v1"
 
 # --------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from skymath_tasks.benchmarks import LEVELS  # noqa: E402
+from skymath_tasks.benchmarks import DISTRACTOR_LEVELS, LEVELS  # noqa: E402
 from skymath_tasks.report.loader import ModelResults  # noqa: E402
 from skymath_tasks.report.reference import reference_table  # noqa: E402
 from skymath_tasks.report.tables import DISTRACTOR_TASKS, MAIN_METRIC, format_size, math_task  # noqa: E402
@@ -96,7 +96,7 @@ def plot_distractors(models: Sequence[ModelResults], path: str | Path, show_pape
     fig, ax = _figure()
     drawn = 0
     for m in models:
-        if not any(m.task(DISTRACTOR_TASKS[k]) for k in range(1, 6)):
+        if not any(m.task(DISTRACTOR_TASKS[k]) for k in DISTRACTOR_LEVELS):
             continue
         pts = [(k, 100 * y) for k, t in DISTRACTOR_TASKS.items() if (y := m.metric(t, MAIN_METRIC)) is not None]
         ax.plot(*zip(*pts), marker="o", label=m.label)

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skymath_tasks.benchmarks import LEVELS, MATH_SUBJECTS
+from skymath_tasks.benchmarks import DISTRACTOR_LEVELS, LEVELS, MATH_SUBJECTS
 from skymath_tasks.report.loader import ModelResults, TaskResult, read_samples
 from skymath_tasks.report.reference import reference_table
 
 SUBJECTS = MATH_SUBJECTS  # subject key -> the name in the paper's table 12
-DISTRACTOR_TASKS = {0: "skymath_gsm8k", **{k: f"skymath_gsm8k_distractor_{k}" for k in range(1, 6)}}
+DISTRACTOR_TASKS = {0: "skymath_gsm8k", **{k: f"skymath_gsm8k_distractor_{k}" for k in DISTRACTOR_LEVELS}}
 MAIN_METRIC = "strict"
 
 
@@ -215,7 +215,7 @@ def table7(models: Sequence[ModelResults], sizes: dict[str, int] | None = None) 
     cols = ["Model", "SFT data", *(f"{k} distractors (%)" for k in DISTRACTOR_TASKS)]
     t = Table("table7_distractors", "Table 7: GSM8K accuracy vs number of distractors (strict; 0 = original GSM8K)", cols)
     for m in models:
-        if not any(m.task(DISTRACTOR_TASKS[k]) for k in range(1, 6)):
+        if not any(m.task(DISTRACTOR_TASKS[k]) for k in DISTRACTOR_LEVELS):
             continue
         t.rows.append([m.label, format_size((sizes or {}).get(m.label)),
                        *(pct(m.metric(task, MAIN_METRIC)) for task in DISTRACTOR_TASKS.values())])
