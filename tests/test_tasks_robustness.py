@@ -41,7 +41,8 @@ def _evaluate(lm, tasks, task_manager, **kw):
 
 def _data_dir_with_math_zh(root: Path, shared: Path, per_subject: int = 6) -> tuple[Path, list[dict]]:
     """A data folder: the shared files linked in, plus a small MATH-zh file in the translate layout."""
-    for rel in ("gsm8k/test.jsonl", "math/test.jsonl", "chinese/gsm8k_test_zh.jsonl", "chinese/mgsm_zh.tsv"):
+    for rel in ("gsm8k/test.jsonl", "math/test.jsonl", "math/math500_test.jsonl", "chinese/gsm8k_test_zh.jsonl",
+                "chinese/mgsm_zh.tsv"):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         os.symlink(shared / rel, root / rel)
     picked: list[dict] = []
