@@ -108,8 +108,7 @@ def run_skymath(items, cfg: GraderConfig) -> tuple[list[bool], list[float]]:
 
 
 def run_math_verify(items) -> tuple[list[bool], list[float]]:
-    from math_verify import parse as mv_parse
-    from math_verify import verify
+    from math_verify import parse as mv_parse, verify
 
     verdicts, lat = [], []
     for _, pred, gold, _ in items:

@@ -29,8 +29,14 @@ sys.path.insert(0, str(REPO))
 
 from skymath_tasks.grader import GraderConfig  # noqa: E402
 from skymath_tasks.grader.evidence import (  # noqa: E402
-    Case, Confusion, load_adversarial, load_gsm8k_solutions, load_labelled, load_peer_suites,
-    math_verify_judge, skymath_judge,
+    Case,
+    Confusion,
+    load_adversarial,
+    load_gsm8k_solutions,
+    load_labelled,
+    load_peer_suites,
+    math_verify_judge,
+    skymath_judge,
 )
 
 DATA = REPO / "tests" / "data"

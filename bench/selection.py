@@ -62,8 +62,8 @@ def _peak_rss_mb() -> tuple[float, float]:
 
 
 def make_rows(path: Path, n: int, data_dir: Path, seed: int = 0, plant_every: int = 2000) -> dict:
-    train = [json.loads(l) for l in (data_dir / "math" / "train.jsonl").open()]
-    test = [json.loads(l) for l in (data_dir / "math" / "test.jsonl").open()]
+    train = [json.loads(line) for line in (data_dir / "math" / "train.jsonl").open()]
+    test = [json.loads(line) for line in (data_dir / "math" / "test.jsonl").open()]
     long_test = [r for r in test if len(r["problem"].split()) >= 40]
     rng = random.Random(seed)
     planted = 0
@@ -110,7 +110,7 @@ def child_decontam(args) -> dict:
                                out / f"removed.{os.getpid()}.jsonl", cfg, overwrite=True, progress=False)
     dt = time.perf_counter() - t0
     cpu = _cpu_s() - c0
-    removed = [json.loads(l) for l in open(out / f"removed.{os.getpid()}.jsonl")]
+    removed = [json.loads(line) for line in open(out / f"removed.{os.getpid()}.jsonl")]
     planted_caught = sum(1 for r in removed if int(r["id"].split("-")[1]) % 2000 == 1000)
     for p in out.glob(f"*.{os.getpid()}.jsonl*"):
         p.unlink()

@@ -5,7 +5,7 @@ every response takes ``--latency`` seconds on the server, versus the ideal ``con
 (what a client with zero overhead would get). The ratio shows how much of the concurrency budget the
 client itself wastes (CPU per request, connection handling, output writing).
 
-The server (``tests/helpers/openai_server.py``) runs in its own process, as a remote endpoint would, so
+The server (``skymath_tasks/devtools/openai_server.py``) runs in its own process, as a remote endpoint would, so
 the client does not share a GIL with it. A warm-up run (imports, connection pool) is excluded from the
 timing. Two figures: the whole run (includes the ramp-up and the last, partly idle wave) and the steady
 state (rate between the 10th and the 90th percentile of completions). After each run a bare aiohttp loop
@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def _serve(latency: float, port_q: "mp.Queue[int]", stop: "mp.Event") -> None:  # type: ignore[type-arg]
-    from tests.helpers.openai_server import FakeOpenAIServer
+    from skymath_tasks.devtools.openai_server import FakeOpenAIServer
 
     with FakeOpenAIServer(latency_s=latency) as srv:
         port_q.put(srv.port)

@@ -43,7 +43,7 @@ def build_model(out: Path, hidden: int, layers: int, vocab: int) -> Path:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from tests.helpers.tiny_model import build_tiny_llama
+    from skymath_tasks.devtools.tiny_model import build_tiny_llama
 
     build_tiny_llama(out, vocab_size=vocab)
     tok = AutoTokenizer.from_pretrained(out)
@@ -78,10 +78,11 @@ class CountingCollator:
 
 
 def run_mode(mode: str, model_dir: Path, data_path: Path, args: argparse.Namespace, work: Path) -> dict:
+    from transformers import AutoTokenizer
+
     from training.cli import build_trainer, load_data, stage_training_args
     from training.config import parse_args
     from training.data import apply_length_policy
-    from transformers import AutoTokenizer
 
     script, sft, model_args = parse_args([
         "--preset", "cpu-smoke", "--stage", "1", "--model_name_or_path", str(model_dir),

@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="skymath-demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="skymath-demo-out", help="output folder (default ./skymath-demo-out)")
     p.add_argument("--model-dir", help="a local Hugging Face model folder instead of SmolLM2-135M-Instruct")
-    p.add_argument("--limit", type=int, default=None, help="only the first N demo problems (default: all 8)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N demo problems (default: all 10)")
     p.add_argument("--max-gen-toks", type=int, default=192,
                    help="new tokens per answer (the real tasks use 2048; default 192 keeps the demo short)")
     p.add_argument("--batch-size", type=int, default=8)
@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from skymath_tasks.report.cli import main as report_main
 
     label = Path(args.model_dir).name if args.model_dir else "SmolLM2-135M-Instruct"
-    report_main(["tables", str(out_dir / "lm_eval"), "--out", str(out_dir / "report"),
+    report_main(["tables", str(out_dir / "lm_eval"), "--output-dir", str(out_dir / "report"),
                  "--label", f"{out_dir / 'lm_eval'}={label}"])
     print(f"\nfinished in {time.monotonic() - start:.0f} s; per-sample outputs in {out_dir / 'lm_eval'}, "
           f"summary in {out_dir / 'summary.md'}, paper-layout tables in {out_dir / 'report'}")

@@ -1,4 +1,4 @@
-"""JSONL reading and append-only writing shared by every long job in SkyMath.
+"""JSONL reading and append-only writing shared by every long job in SkyMath, and file hashes.
 
 Why one module: every stage (synthesis, selection, training data, reports) reads user files that can
 be malformed and writes results that must survive a crash. Errors name the file, line and field; the
@@ -9,6 +9,7 @@ nothing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -194,3 +195,12 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> int:
             n += 1
     os.replace(tmp, p)
     return n
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes (read in 1 MiB blocks): how submissions and manifests pin data."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -22,39 +22,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from skymath_tasks.data import file_sha256
-from skymath_tasks.jsonl_io import read_jsonl, write_jsonl
+from skymath_tasks.benchmarks import BENCHMARKS, DISTRACTOR_FILE as _DISTRACTOR_PATH, ENV_VAR as DATA_ENV, layout_hint
+from skymath_tasks.distractors import DEFAULT_SEED, K_MAX
+from skymath_tasks.jsonl_io import file_sha256, read_jsonl, write_jsonl
 from synth.cli_args import Command, add_command, option
 from synth.client import ClientOptions, GreedyClientOptions, SampledClientOptions
-from synth.distractors import DEFAULT_SEED, K_MAX
 
 log = logging.getLogger(__name__)
 
-DATA_ENV = "SKYMATH_DATA_DIR"
-GSM8K_TEST = "gsm8k/test.jsonl"
-MATH_TEST = "math/test.jsonl"
-DISTRACTOR_DIR = "distractors"
-DISTRACTOR_FILE = "gsm8k_test_distractor_{k}.jsonl"
+# Paths of the data-folder layout, from the one benchmark registry (skymath_tasks.benchmarks).
+GSM8K_TEST = BENCHMARKS["gsm8k"].local
+MATH_TEST = BENCHMARKS["math"].local
+DISTRACTOR_DIR, DISTRACTOR_FILE = _DISTRACTOR_PATH.rsplit("/", 1)
 MANIFEST = "MANIFEST.json"
-GSM8K_ZH = "chinese/gsm8k_test_zh.jsonl"
-MATH_ZH = "math/test_zh.jsonl"
-#: Benchmark files that build-eval-data carries over into --output-dir when present in the input folder.
-BASE_FILES = (
-    GSM8K_TEST,
-    MATH_TEST,
-    "math/math500_test.jsonl",
-    GSM8K_ZH,
-    "chinese/mgsm_zh.tsv",
-    "chinese/mgsm_en.tsv",
-    "distractors/cmath_distractor.jsonl",
-)
+GSM8K_ZH = BENCHMARKS["gsm8k_zh"].local
+MATH_ZH = BENCHMARKS["math_zh"].local
+#: Benchmark files that build-eval-data carries over into --output-dir when present in the input folder: every
+#: registry file that is not built here (distractors, translations) or shipped with the package.
+BASE_FILES = tuple(b.local for b in BENCHMARKS.values()
+                   if not b.derived_from and not b.packaged and b.local != MATH_ZH)
 
 
 def _data_dir(value: str | None, *, what: str) -> Path:
     raw = value or os.environ.get(DATA_ENV)
     if not raw:
-        raise ValueError(f"no input data folder for {what}: pass --data-dir or set {DATA_ENV} "
-                         f"(layout of the SkyMath shared data: {GSM8K_TEST}, {MATH_TEST}, ...)")
+        raise ValueError(f"no input data folder for {what}: pass --data-dir or set {DATA_ENV} ({layout_hint()})")
     path = Path(raw).expanduser()
     if not path.is_dir():
         raise FileNotFoundError(f"data folder {path} does not exist")
@@ -81,18 +73,19 @@ def write_distractor_files(gsm8k_rows: list[dict[str, Any]], out_dir: Path, *, s
                            progress: bool = False) -> dict[str, Any]:
     """Write ``distractors/gsm8k_test_distractor_{k}.jsonl`` (k = 1..k_max) and ``distractors/MANIFEST.json``
     under ``out_dir``; return the manifest. No timestamps anywhere: one seed gives identical bytes."""
-    from synth import distractors as D
+    from skymath_tasks.distractors import GENERATOR_VERSION, build_all_distractor_rows
+    from synth.distractors import LLM_GENERATOR_VERSION, build_llm_distractor_rows
 
     target = out_dir / DISTRACTOR_DIR
     target.mkdir(parents=True, exist_ok=True)
     if mode == "offline":
-        levels = D.build_all_distractor_rows(gsm8k_rows, seed=seed, k_max=k_max)
-        generator = D.GENERATOR_VERSION
+        levels = build_all_distractor_rows(gsm8k_rows, seed=seed, k_max=k_max)
+        generator = GENERATOR_VERSION
     elif mode == "llm":
         raw = target / "gsm8k_test_distractor_llm.raw.jsonl"
-        levels = D.build_llm_distractor_rows(gsm8k_rows, client, output_path=raw, seed=seed, k_max=k_max,
-                                             progress=progress)
-        generator = f"{D.LLM_GENERATOR_VERSION}:{client.config.model}"
+        levels = build_llm_distractor_rows(gsm8k_rows, client, output_path=raw, seed=seed, k_max=k_max,
+                                           progress=progress)
+        generator = f"{LLM_GENERATOR_VERSION}:{client.config.model}"
     else:
         raise ValueError(f"unknown distractor mode {mode!r} (offline or llm)")
     files: dict[str, Any] = {}

@@ -29,8 +29,8 @@ class GenerateOptions:
 
 def run_generate(args: GenerateOptions) -> int:
     from skymath_tasks.jsonl_io import DataError
-    from synth.pipeline import Pipeline, RunConfig
     from synth.client import RequestFailed
+    from synth.pipeline import Pipeline, RunConfig
     from synth.seeds import ContaminatedSeedError
 
     try:

@@ -140,7 +140,8 @@ def _load_hub(name: str, config: str | None = None) -> list[dict[str, Any]]:
 
 
 def load_math_train(spec: SeedSpec, root: Path | None) -> list[Seed]:
-    from skymath_tasks.data import MATH_SUBJECTS, math_gold, parse_level
+    from skymath_tasks.benchmarks import MATH_SUBJECTS, parse_level
+    from skymath_tasks.gold import math_gold
 
     levels = set(spec.levels) if spec.levels else None
     out: list[Seed] = []

@@ -1,26 +1,22 @@
-"""Glue for the YAMLs in this folder: every function lives in ``skymath_tasks.task_hooks``.
+"""Glue for the YAMLs in this folder: every function lives in ``skymath_tasks`` (task_hooks, metrics).
 
-lm-eval resolves ``!function utils.NAME`` against this file, so it only re-exports.
+lm-eval resolves ``!function utils.NAME`` against this file, so it only re-exports:
+``load_<task>`` (custom_dataset of each task), the prompt and few-shot functions, ``process_results_*``
+and ``agg_<metric>`` (the per-level and per-subject aggregations).
 """
 
-from skymath_tasks import task_hooks as _hooks
-from skymath_tasks.data import MATH_SUBJECTS as _SUBJECTS
+from skymath_tasks import metrics as _metrics, task_hooks as _hooks
+from skymath_tasks.benchmarks import TASKS as _TASKS
 
-gsm8k_dataset = _hooks.gsm8k_dataset
-math500_dataset = _hooks.math500_dataset
-demo_dataset = _hooks.demo_dataset
-math_dataset_all = _hooks.math_dataset(None)
-for _subject in _SUBJECTS:
-    globals()[f"math_dataset_{_subject}"] = _hooks.math_dataset(_subject)
-    globals()[f"math_zh_dataset_{_subject}"] = _hooks.math_zh_dataset(_subject)
-gsm8k_zh_dataset = _hooks.gsm8k_zh_dataset
-mgsm_zh_dataset = _hooks.mgsm_zh_dataset
-for _k in range(1, 6):
-    globals()[f"gsm8k_distractor_dataset_{_k}"] = _hooks.gsm8k_distractor_dataset(_k)
+for _task in _TASKS:
+    globals()[f"load_{_task}"] = _hooks.task_dataset(_task)
+for _name in (*_metrics.LEVEL_METRICS, *_metrics.SUBJECT_METRICS):
+    globals()[f"agg_{_name}"] = _metrics.AGGREGATIONS[_name]
 
 doc_to_text_question = _hooks.doc_to_text_question
 doc_to_text_problem = _hooks.doc_to_text_problem
+fewshot_target = _hooks.fewshot_target
+FewshotSampler = _hooks.FewshotSampler
 process_results_gsm8k = _hooks.process_results_gsm8k
 process_results_math = _hooks.process_results_math
-level_accuracy = _hooks.level_accuracy
-count = _hooks.count
+process_results_math_by_subject = _hooks.process_results_math_by_subject

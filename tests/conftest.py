@@ -32,7 +32,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised 2-layer Llama + a byte-level BPE tokenizer trained locally, saved to disk."""
-    from tests.helpers.tiny_model import build_tiny_llama
+    from skymath_tasks.devtools.tiny_model import build_tiny_llama
 
     out = tmp_path_factory.mktemp("tiny_llama")
     build_tiny_llama(out)

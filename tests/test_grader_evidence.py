@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from skymath_tasks.grader.evidence import (
-    evaluate, load_adversarial, load_gsm8k_solutions, load_labelled, load_peer_suites, rewrite_final_line, skymath_judge,
+    evaluate,
+    load_adversarial,
+    load_gsm8k_solutions,
+    load_labelled,
+    load_peer_suites,
+    rewrite_final_line,
+    skymath_judge,
 )
 from skymath_tasks.jsonl_io import DataError
 

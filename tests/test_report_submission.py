@@ -42,7 +42,7 @@ def built(shared_data, tmp_path_factory) -> tuple[Path, Path]:
         (groups / name).write_text(text, encoding="utf-8")
     make_run(root / "lm_eval_out", seed="S", model_args=MODEL_ARGS, data_dir=shared_data, limit=4,
              tasks=["skyrep_macro"], include_path=groups)
-    rc = main(["submit", str(root / "lm_eval_out"), "--out-dir", str(root / "subs"), "--data-dir", str(shared_data)])
+    rc = main(["submit", str(root / "lm_eval_out"), "--output-dir", str(root / "subs"), "--data-dir", str(shared_data)])
     assert rc == 0
     (sub,) = (root / "subs").glob("*.submission.json")
     return root, sub
@@ -68,7 +68,7 @@ def _verify(path: Path, data_dir: Path):
 
 
 def test_submission_records_model_settings_versions_data_and_samples(built, shared_data) -> None:
-    from skymath_tasks.data import file_sha256
+    from skymath_tasks.jsonl_io import file_sha256
     from skymath_tasks.report.submission import schema_errors
 
     _, path = built
@@ -80,17 +80,19 @@ def test_submission_records_model_settings_versions_data_and_samples(built, shar
     assert gen["num_fewshot"] == 0 and gen["generation_kwargs"]["max_gen_toks"] == 2048
     files = {f["path"]: f for f in sub["data"]["files"]}
     assert files["gsm8k/test.jsonl"]["sha256"] == file_sha256(shared_data / "gsm8k" / "test.jsonl")
-    assert files["math/test.jsonl"]["tasks"] == sorted(t for t in sub["tasks"] if t.startswith("skymath_math_"))
+    assert files["math/test.jsonl"]["tasks"] == ["skymath_math"]
     assert "package:sample_data/demo_problems.jsonl" in files
     t = sub["tasks"]["skymath_gsm8k"]
     samples_file = path.parent / t["samples"]["path"]
     assert t["n_samples"] == t["samples"]["lines"] == 4 and t["n_total"] == 1319
     assert t["samples"]["sha256"] == file_sha256(samples_file)
     assert set(t["metrics"]) == {"strict", "flexible", "metamath", "no_answer_rate"}
-    g = sub["groups"]["skymath_math"]
-    assert g["n_samples"] == 28 and sum(g["metrics"][f"n_level_{k}"] for k in range(1, 6)) == 28
+    m = sub["tasks"]["skymath_math"]
+    assert m["n_samples"] == 4 and m["n_total"] == 5000
+    assert {f"acc_level_{k}" for k in range(1, 6)} | {"acc_algebra", "acc_geometry"} <= set(m["metrics"])
+    assert not any(k.startswith("n_level") for k in m["metrics"])
     assert sub["groups"]["skyrep_macro"]["subtasks"] == ["skymath_demo", "skyrep_all"]
-    assert len(sub["groups"]["skyrep_macro"]["leaves"]) == 9 and sub["groups"]["skyrep_all"]["n_samples"] == 32
+    assert len(sub["groups"]["skyrep_macro"]["leaves"]) == 3 and sub["groups"]["skyrep_all"]["n_samples"] == 8
 
 
 def test_honest_submission_verifies(built, shared_data, capsys) -> None:
@@ -100,7 +102,7 @@ def test_honest_submission_verifies(built, shared_data, capsys) -> None:
     report = _verify(path, shared_data)
     assert report.ok, report.render()
     assert any("samples re-graded" in c for c in report.checked)
-    assert {"group skyrep_macro: recomputed from 9 subtasks", "group skyrep_all: recomputed from 8 subtasks"} <= set(report.checked)
+    assert {"group skyrep_macro: recomputed from 3 subtasks", "group skyrep_all: recomputed from 2 subtasks"} <= set(report.checked)
     assert main(["verify", str(path), "--data-dir", str(shared_data)]) == 0
     assert capsys.readouterr().out.startswith("OK")
 
@@ -120,12 +122,18 @@ def test_edited_metric_is_rejected(copy, shared_data, capsys) -> None:
     assert "FAILED" in capsys.readouterr().out
 
 
-def test_edited_group_level_figure_is_rejected(copy, shared_data) -> None:
+def test_edited_level_and_subject_figures_are_rejected(copy, shared_data) -> None:
     path, sub = copy
-    sub["groups"]["skymath_math"]["metrics"]["n_level_5"] += 1
+    metrics = sub["tasks"]["skymath_math"]["metrics"]
+    level = next(k for k in range(1, 6) if metrics[f"acc_level_{k}"] is not None)
+    metrics[f"acc_level_{level}"] = 0.0 if metrics[f"acc_level_{level}"] >= 0.5 else 1.0
+    metrics["acc_geometry"] = 0.5  # no geometry problem among the first 4: the true figure is null
     _save(path, sub)
-    (err,) = _verify(path, shared_data).errors
-    assert err.startswith("group skymath_math: count n_level_5")
+    errors = _verify(path, shared_data).errors
+    assert len(errors) == 2, errors
+    assert any(e.startswith(f"task skymath_math: metric acc_level_{level} =") for e in errors)
+    assert any(e.startswith("task skymath_math: metric acc_geometry = 0.500000") and "null re-graded" in e
+               for e in errors)
 
 
 def test_edited_nested_group_figures_are_rejected(copy, shared_data) -> None:
@@ -154,7 +162,7 @@ def test_missing_sample_is_rejected(copy, shared_data) -> None:
 
 
 def test_missing_sample_is_rejected_even_with_its_hash_patched(copy, shared_data) -> None:
-    from skymath_tasks.data import file_sha256
+    from skymath_tasks.jsonl_io import file_sha256
 
     path, sub = copy
     t = sub["tasks"]["skymath_demo"]
@@ -164,13 +172,13 @@ def test_missing_sample_is_rejected_even_with_its_hash_patched(copy, shared_data
     t["samples"]["lines"] = t["n_samples"] = 3
     _save(path, sub)
     errors = _verify(path, shared_data).errors
-    assert any(e.startswith("task skymath_demo: 3 samples in") and "the run evaluates 4 (--limit 4 of 8 documents)" in e
+    assert any(e.startswith("task skymath_demo: 3 samples in") and "the run evaluates 4 (--limit 4 of 10 documents)" in e
                and "missing doc_id(s) [0]" in e for e in errors), errors
 
 
 def test_edited_response_with_patched_hash_is_caught_by_regrading(copy, shared_data) -> None:
     """Someone rewrites a wrong answer into the right one and re-hashes the log: the metric no longer matches."""
-    from skymath_tasks.data import file_sha256
+    from skymath_tasks.jsonl_io import file_sha256
 
     path, sub = copy
     t = sub["tasks"]["skymath_gsm8k"]
@@ -226,13 +234,14 @@ def test_submit_without_per_sample_logs_says_how_to_fix(built, tmp_path, capsys)
     shutil.copytree(root / "lm_eval_out", tmp_path / "out")
     for f in (tmp_path / "out").rglob("samples_skymath_demo_*.jsonl"):
         f.unlink()
-    assert main(["submit", str(tmp_path / "out"), "--out-dir", str(tmp_path / "s")]) == 2
+    assert main(["submit", str(tmp_path / "out"), "--output-dir", str(tmp_path / "s")]) == 2
     assert "rerun lm_eval with --log_samples" in capsys.readouterr().err
 
 
 def test_edited_gold_answer_in_the_log_is_caught_against_the_data(copy, shared_data) -> None:
     """Gold, target and hashes all patched to turn wrong answers right: the documents no longer match the data."""
-    from skymath_tasks.data import file_sha256
+    from skymath_tasks.benchmarks import TASKS
+    from skymath_tasks.jsonl_io import file_sha256
     from skymath_tasks.report.submission import recompute_metrics
 
     path, sub = copy
@@ -243,7 +252,7 @@ def test_edited_gold_answer_in_the_log_is_caught_against_the_data(copy, shared_d
     wrong["doc"]["gold"] = wrong["target"] = wrong["doc"]["skymath"]["strict"]["extracted"]
     samples.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     t["samples"]["sha256"] = file_sha256(samples)
-    metrics, _ = recompute_metrics(rows, "gsm8k")
+    metrics, _ = recompute_metrics(rows, TASKS["skymath_gsm8k"])
     t["metrics"].update({k: metrics[k] for k in t["metrics"]})  # numbers consistent with the edited log
     _save(path, sub)
     errors = _verify(path, shared_data).errors

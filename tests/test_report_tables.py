@@ -33,7 +33,6 @@ STANDIN = {
 _UTILS = f'''
 from datasets import Dataset, DatasetDict
 from skymath_tasks.data import load_gsm8k
-from skymath_tasks.task_hooks import doc_to_text_question, process_results_gsm8k
 
 def _dd(rows):
     return DatasetDict({{"test": Dataset.from_list(rows)}})
@@ -49,19 +48,17 @@ zh = _variant("[zh]")
 
 def _standin_yaml(name: str, loader: str, metrics_yaml: Path) -> str:
     return (f"include: {metrics_yaml.as_posix()}\ntask: {name}\n"
-            f"custom_dataset: !function skyrep_utils.{loader}\nmetadata:\n  version: 1.0\n")
+            f"custom_dataset: !function skyrep_utils.{loader}\nfewshot_split: null\nfewshot_config: null\n"
+            "metadata:\n  version: 1.0\n")
 
 
 def _task_dir(tmp: Path) -> Path:
     import skymath_tasks
 
-    configs = Path(skymath_tasks.__file__).resolve().parent.parent / "task_configs"
-    if not configs.is_dir():
-        configs = Path(skymath_tasks.__file__).resolve().parent / "task_configs"
     d = tmp / "standin_tasks"
     d.mkdir(parents=True, exist_ok=True)
     (d / "skyrep_utils.py").write_text(_UTILS, encoding="utf-8")
-    metrics = configs / "_gsm8k_metrics.yaml"
+    metrics = Path(skymath_tasks.task_dir()) / "_gsm8k_template_yaml"
     for k in range(1, 6):
         (d / f"skyrep_distractor_{k}.yaml").write_text(_standin_yaml(f"skyrep_distractor_{k}", f"distractor_{k}", metrics))
     (d / "skyrep_gsm8k_zh.yaml").write_text(_standin_yaml("skyrep_gsm8k_zh", "zh", metrics))
@@ -108,27 +105,34 @@ def _gold_index() -> dict[str, str]:
 
 
 def make_run(out_dir: Path, *, seed: str, model_args: str, tasks: list[str], data_dir: Path,
-             include_path: Path | None = None, limit: int = LIMIT, rename: dict[str, str] | None = None) -> Path:
-    """One lm-eval run with the replay model, saved like ``lm_eval --output_path out_dir --log_samples``."""
+             include_path: Path | None = None, limit: int | None = LIMIT, rename: dict[str, str] | None = None,
+             samples: dict[str, list[int]] | None = None) -> Path:
+    """One lm-eval run with the replay model, saved like ``lm_eval --output_path out_dir --log_samples``.
+
+    The data folder reaches the tasks as lm-eval metadata (``--metadata '{"data_dir": ...}'``); the
+    stand-in tasks' own loaders read it from SKYMATH_DATA_DIR, the default."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SKYMATH_DATA_DIR", str(data_dir))
         return _make_run(out_dir, seed=seed, model_args=model_args, tasks=tasks, include_path=include_path,
-                         limit=limit, rename=rename)
+                         limit=None if samples else limit, rename=rename, samples=samples, data_dir=data_dir)
 
 
 def _make_run(out_dir: Path, *, seed: str, model_args: str, tasks: list[str], include_path: Path | None,
-              limit: int, rename: dict[str, str] | None) -> Path:
+              limit: int | None, rename: dict[str, str] | None, samples: dict[str, list[int]] | None,
+              data_dir: Path) -> Path:
     from lm_eval import simple_evaluate
     from lm_eval.loggers import EvaluationTracker
     from lm_eval.tasks import TaskManager
 
+    import skymath_tasks
     from tests.helpers.replay_model import ReplayLM
 
     gold = _gold_index()
-    tm = TaskManager(include_defaults=False, include_path=str(include_path) if include_path else None)
+    paths = [skymath_tasks.task_dir()] + ([str(include_path)] if include_path else [])
+    tm = TaskManager(include_defaults=False, include_path=paths, metadata={"data_dir": str(data_dir)})
     tracker = EvaluationTracker(output_path=str(out_dir))
     res = simple_evaluate(model=ReplayLM(make_responder(seed, gold)), tasks=tasks, task_manager=tm, limit=limit,
-                          log_samples=True, bootstrap_iters=0, evaluation_tracker=tracker)
+                          samples=samples, log_samples=True, bootstrap_iters=0, evaluation_tracker=tracker)
     model_name = model_args.split(",")[0].split("=", 1)[1]
     res["config"]["model_args"] = model_args
     res["config"]["model"] = "hf"
@@ -153,17 +157,29 @@ MODELS = {
 }
 
 
+def math_picks(per_subject: int = LIMIT) -> list[int]:
+    """Document ids of skymath_math: the first ``per_subject`` problems of every subject."""
+    from skymath_tasks.data import load_math
+
+    rows = load_math()
+    return sorted(i for s in SUBJECTS for i in [j for j, r in enumerate(rows) if r["subject"] == s][:per_subject])
+
+
 @pytest.fixture(scope="module")
 def runs(shared_data, tmp_path_factory) -> Path:
     """Two models; model A in two runs (GSM8K+MATH, then robustness/Chinese) into the same folder."""
     out = tmp_path_factory.mktemp("lm_eval_out")
     standin = _task_dir(out.parent / (out.name + "_tasks"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SKYMATH_DATA_DIR", str(shared_data))
+        picks = {"skymath_gsm8k": list(range(LIMIT)), "skymath_math500": list(range(LIMIT)),
+                 "skymath_math": math_picks()}
     make_run(out, seed="A", model_args=MODELS["org/model-a"], data_dir=shared_data,
-             tasks=["skymath_gsm8k", "skymath_math", "skymath_math500"])
+             tasks=["skymath_gsm8k", "skymath_math", "skymath_math500"], samples=picks)
     make_run(out, seed="A", model_args=MODELS["org/model-a"], data_dir=shared_data, include_path=standin,
              tasks=list(STANDIN), limit=N_STANDIN, rename=STANDIN)
     make_run(out, seed="B", model_args=MODELS["org/model-b"], data_dir=shared_data,
-             tasks=["skymath_gsm8k", "skymath_math"])
+             tasks=["skymath_gsm8k", "skymath_math"], samples=picks)
     return out
 
 
@@ -184,8 +200,8 @@ SUBJECTS = ["algebra", "counting_and_probability", "geometry", "intermediate_alg
             "prealgebra", "precalculus"]
 
 
-def _math_rows(run_root: Path, model: str) -> list[dict]:
-    return [r for s in SUBJECTS for r in _samples(run_root, model, f"skymath_math_{s}")]
+def _math_rows(run_root: Path, model: str, subject: str | None = None) -> list[dict]:
+    return [r for r in _samples(run_root, model, "skymath_math") if subject is None or r["doc"]["subject"] == subject]
 
 
 @pytest.fixture(scope="module")
@@ -245,7 +261,9 @@ def test_table12_subjects_match_the_samples(runs, tables) -> None:
                                 "Number Theory", "Prealgebra", "Precalculus"]))
     for model in MODELS:
         for s, col in names.items():
-            assert t12.cell(model, col) == pytest.approx(_pct(_samples(runs, model, f"skymath_math_{s}")), abs=1e-9)
+            rows = _math_rows(runs, model, s)
+            assert len(rows) == LIMIT
+            assert t12.cell(model, col) == pytest.approx(_pct(rows), abs=1e-9)
     assert len(t12.reference_rows) == 12
 
 
@@ -267,8 +285,7 @@ def test_criteria_gap_matches_each_criterion_in_the_samples(runs, tables) -> Non
     _, t = tables
     gap = t["criteria_gap"]
     rows = {(r[0], r[1]): dict(zip(gap.columns, r)) for r in gap.rows}
-    # subtasks are folded into their group
-    assert ("org/model-a", "skymath_math_algebra") not in rows and ("org/model-a", "skymath_math") in rows
+    assert ("org/model-a", "skymath_math") in rows
     for model in MODELS:
         for task, samples in (("skymath_gsm8k", _samples(runs, model, "skymath_gsm8k")), ("skymath_math", _math_rows(runs, model))):
             r = rows[(model, task)]
@@ -293,7 +310,7 @@ def test_cli_report_writes_tables_csv_and_pngs(runs, tmp_path, capsys) -> None:
     from skymath_tasks.report.plots import DPI, FIGSIZE
 
     out = tmp_path / "report"
-    rc = main(["report", str(runs), "--out", str(out), "--size", "org/model-a=7500", "--size", "org/model-b=2100000",
+    rc = main(["report", str(runs), "--output-dir", str(out), "--size", "org/model-a=7500", "--size", "org/model-b=2100000",
                "--label", f"{runs / 'org__model-b'}=org/model-b", "--series", f"{runs}=Mistral-7B"])
     assert rc == 0, capsys.readouterr()
     for name in ("math_levels.png", "distractors.png", "scaling.png"):
@@ -324,7 +341,7 @@ def test_scaling_plot_with_series_and_equal_sizes(tables, tmp_path) -> None:
 def test_cli_plots_without_any_usable_run_say_so(tmp_path, capsys) -> None:
     from skymath_tasks.report.cli import main
 
-    rc = main(["plots", str(tmp_path), "--out", str(tmp_path / "o")])
+    rc = main(["plots", str(tmp_path), "--output-dir", str(tmp_path / "o")])
     assert rc == 2
     assert "no lm-eval results_*.json" in capsys.readouterr().err
 
@@ -360,8 +377,14 @@ def test_contamination_column_counts_test_problems_found_in_training_data(runs, 
         {"query": "What is 2+2?", "response": "The answer is: 4"},
     ]
     train.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    # the decontamination step reports the training file (what the data filter finds) ...
+    from synth.cli import main as synth_main
+
+    assert synth_main(["decontaminate", str(train), "--report-only", "--data-dir", str(shared_data)]) == 0
+    found = Path(f"{train}.contamination-30gram.jsonl")
+    # ... and the report reads that report; the test sets' sizes come from the data folder
     out = tmp_path / "rep"
-    assert main(["tables", str(runs), "--out", str(out), "--train-data", f"org/model-a={train}",
+    assert main(["tables", str(runs), "--output-dir", str(out), "--contamination", f"org/model-a={found}",
                  "--data-dir", str(shared_data)]) == 0
     with open(out / "contamination.csv", encoding="utf-8") as fh:
         got = {r["Task"]: r for r in csv.DictReader(fh) if r["Model"] == "org/model-a"}
@@ -372,3 +395,19 @@ def test_contamination_column_counts_test_problems_found_in_training_data(runs, 
         gap = {(r["Model"], r["Task"]): r["30-gram overlap (%)"] for r in csv.DictReader(fh)}
     assert float(gap[("org/model-a", "skymath_math")]) == pytest.approx(100 / 5000, abs=1e-4)
     assert gap[("org/model-b", "skymath_math")] == ""  # no training data given for model B
+
+
+def test_train_data_option_points_to_the_decontamination_report(runs, tmp_path, capsys) -> None:
+    from skymath_tasks.report.cli import main
+
+    assert main(["tables", str(runs), "--output-dir", str(tmp_path), "--train-data", "org/model-a=x.jsonl"]) == 2
+    assert "--contamination" in capsys.readouterr().err
+
+
+def test_old_output_spellings_still_work_with_a_warning(runs, tmp_path, capsys) -> None:
+    from skymath_tasks.report.cli import main
+
+    assert main(["tables", str(runs), "--out", str(tmp_path / "t")]) == 0
+    assert (tmp_path / "t" / "report.md").is_file()
+    err = capsys.readouterr().err
+    assert "--out is deprecated" in err and "use --output-dir" in err

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from skymath_tasks.devtools.openai_server import FakeOpenAIServer
 from skymath_tasks.jsonl_io import read_jsonl, write_jsonl
 from synth import eval_data_cli
 from synth.distractors import check_distractor, split_question_sentence
-from tests.helpers.openai_server import FakeOpenAIServer
 
 
 def run_cli(*argv: str) -> int:

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from skymath_tasks.jsonl_io import read_jsonl
-from synth.distractors import (
+from skymath_tasks.distractors import (
     DEFAULT_SEED,
     assemble,
     build_all_distractor_rows,
@@ -19,10 +18,10 @@ from synth.distractors import (
     forbidden_numbers,
     make_distractor_variants,
     numbers_in,
-    parse_llm_distractors,
-    select_llm_distractors,
     split_question_sentence,
 )
+from skymath_tasks.jsonl_io import read_jsonl
+from synth.distractors import parse_llm_distractors, select_llm_distractors
 
 JANET = (
     "Janet\u2019s ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins for "

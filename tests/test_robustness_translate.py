@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from skymath_tasks.devtools.openai_server import FakeOpenAIServer
 from skymath_tasks.jsonl_io import read_jsonl
 from synth.client import ChatClient, ClientConfig
 from synth.translate import (
@@ -20,7 +21,6 @@ from synth.translate import (
     translate_math_rows,
     uses_latex,
 )
-from tests.helpers.openai_server import FakeOpenAIServer
 
 MATH_SRC = r"Compute $\frac{3}{4} + \frac{1}{2}$ and give the answer for 12 students in $\text{cm}^2$."
 MATH_ZH = r"计算 $\frac{3}{4} + \frac{1}{2}$，并给出 12 名学生的答案，单位为 $\text{cm}^2$。"

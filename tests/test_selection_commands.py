@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from skymath_tasks.devtools.openai_server import FakeOpenAIServer
 from skymath_tasks.jsonl_io import DataError
 from synth.selection import cli as selection_cli
 from synth.selection.dedup import DedupConfig, dedup_file
 from synth.selection.hard import parse_level, select_by_judge, select_by_level
 from synth.selection.verify import verify_by_answer, verify_by_judge
-from tests.helpers.openai_server import FakeOpenAIServer
 
 
 def run_cli(argv: list[str]) -> int:
@@ -31,7 +31,7 @@ def _write(path: Path, rows: list[dict]) -> Path:
 
 
 def _ids(path: Path) -> list:
-    return [json.loads(l)["id"] for l in path.read_text().splitlines()]
+    return [json.loads(line)["id"] for line in path.read_text().splitlines()]
 
 
 def test_parse_level():
@@ -49,7 +49,7 @@ def test_select_hard_by_level_from_rows_and_from_seeds(tmp_path):
     stats = select_by_level(rows, tmp_path / "hard.jsonl")
     assert _ids(tmp_path / "hard.jsonl") == ["a", "d"]
     assert stats["verdicts"] == {"hard": 2, "easy": 1, "unknown_level": 1}
-    verdicts = [json.loads(l) for l in (tmp_path / "hard.jsonl.verdicts.jsonl").read_text().splitlines()]
+    verdicts = [json.loads(line) for line in (tmp_path / "hard.jsonl.verdicts.jsonl").read_text().splitlines()]
     assert [v["verdict"] for v in verdicts] == ["hard", "easy", "unknown_level", "hard"]
 
     synth_rows = _write(tmp_path / "synth.jsonl", [{"id": i, "seed_id": f"s{i % 4}"} for i in range(8)])
@@ -104,7 +104,7 @@ def test_llm_judges_through_local_server_and_resume_without_resending(tmp_path):
         stats = verify_by_judge(rows, tmp_path / "verified.jsonl", cfg, progress=False)
         assert _ids(tmp_path / "verified.jsonl") == [1, 4]
         assert stats["verdicts"] == {"correct": 2, "incorrect": 1, "unparsed": 1}
-        verdicts = [json.loads(l) for l in (tmp_path / "verified.jsonl.verdicts.jsonl").read_text().splitlines()]
+        verdicts = [json.loads(line) for line in (tmp_path / "verified.jsonl.verdicts.jsonl").read_text().splitlines()]
         assert verdicts[0]["judge"].endswith("Verdict: correct") and verdicts[0]["verifier"] == "verify-judge"
 
         hard = select_by_judge(rows, tmp_path / "hard.jsonl", cfg, min_difficulty=4, progress=False)
@@ -146,7 +146,7 @@ def test_dedup_removes_near_duplicates_keeps_the_first(tmp_path):
     ])
     stats = dedup_file(rows, tmp_path / "d.jsonl", DedupConfig(threshold=0.7))
     assert _ids(tmp_path / "d.jsonl") == ["orig", "other", "different"]
-    removed = [json.loads(l) for l in (tmp_path / "d.jsonl.removed.jsonl").read_text().splitlines()]
+    removed = [json.loads(line) for line in (tmp_path / "d.jsonl.removed.jsonl").read_text().splitlines()]
     assert [(r["line"], r["duplicate_of_line"]) for r in removed] == [(3, 1), (4, 1)]
     assert stats["removed"] == 2
 

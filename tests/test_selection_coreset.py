@@ -101,7 +101,7 @@ def test_coreset_file_resumes_after_interruption(tmp_path):
                                   checkpoint_every=10, progress=False)
     assert (tmp_path / "part.jsonl").read_bytes() == (tmp_path / "full.jsonl").read_bytes()
     assert resumed["radius"] == pytest.approx(full["radius"], rel=1e-5)
-    picks = [json.loads(l) for l in (tmp_path / "part.jsonl.picks.jsonl").read_text().splitlines()[1:]]
+    picks = [json.loads(line) for line in (tmp_path / "part.jsonl.picks.jsonl").read_text().splitlines()[1:]]
     assert [p["rank"] for p in picks] == list(range(60))
     radii = [r["radius"] for r in full["radius_per_k"]]
     assert radii == sorted(radii, reverse=True)
@@ -113,7 +113,7 @@ def test_coreset_file_resumes_after_interruption(tmp_path):
     # the selected rows are unchanged lines of the input, in input order
     lines = inp.read_text().splitlines()
     out = (tmp_path / "full.jsonl").read_text().splitlines()
-    assert all(l in lines for l in out) and [json.loads(l)["id"] for l in out] == sorted(json.loads(l)["id"] for l in out)
+    assert all(line in lines for line in out) and [json.loads(line)["id"] for line in out] == sorted(json.loads(line)["id"] for line in out)
 
 
 def test_coreset_refuses_bad_input_with_file_and_line(tmp_path):

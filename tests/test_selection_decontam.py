@@ -38,7 +38,7 @@ def real_index_30(shared_data: Path) -> NgramIndex:
 
 
 def _math_test(shared_data: Path) -> list[dict]:
-    return [json.loads(l) for l in (shared_data / "math" / "test.jsonl").open()]
+    return [json.loads(line) for line in (shared_data / "math" / "test.jsonl").open()]
 
 
 def test_planted_test_problem_is_caught_at_30_with_its_benchmark_id(shared_data: Path, real_index_30, tmp_path):
@@ -110,7 +110,7 @@ def test_lmeval_normalisation_ignores_punctuation(tmp_path):
 
 def test_fast_matcher_agrees_with_plain_set_baseline(shared_data: Path, real_index_30):
     """Same verdict as the obvious set-of-strings implementation on real MATH train text (many true hits)."""
-    train = [json.loads(l) for l in (shared_data / "math" / "train.jsonl").open()]
+    train = [json.loads(line) for line in (shared_data / "math" / "train.jsonl").open()]
     rows = [[("query", r["problem"]), ("response", r["solution"])] for r in random.Random(1).sample(train, 1500)]
     fast = [m is not None for m in Matcher(real_index_30).match_batch(rows)]
     base = BaselineSetMatcher(real_index_30)

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from skymath_tasks.devtools.openai_server import FakeOpenAIServer
 from skymath_tasks.jsonl_io import read_output_rows
 from synth.batch import BatchConfig, batch_line, batches_path_for, run_batch, split_waves
 from synth.client import ChatRequest, ClientConfig, errors_path_for, load_responses, request_id
-from tests.helpers.openai_server import FakeOpenAIServer
 
 
 def _reqs(n: int) -> list[ChatRequest]:

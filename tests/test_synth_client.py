@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from skymath_tasks.devtools.openai_server import FakeOpenAIServer
 from skymath_tasks.jsonl_io import read_output_rows
 from synth.client import (
     ChatClient,
@@ -24,7 +25,6 @@ from synth.client import (
     request_id,
     run_requests,
 )
-from tests.helpers.openai_server import FakeOpenAIServer
 
 REPO = Path(__file__).resolve().parents[1]
 

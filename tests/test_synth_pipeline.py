@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from skymath_tasks.devtools.openai_server import FakeOpenAIServer
 from skymath_tasks.jsonl_io import read_output_rows, write_jsonl
 from synth.cli import main as synth_main
 from synth.pipeline import Pipeline, RunConfig
-from tests.helpers.openai_server import FakeOpenAIServer
 from tests.helpers.synth_scripts import ScriptedModel, toy_seeds
 
 ROW_KEYS = {"id", "stage", "method", "seed_id", "query", "response", "answer", "model", "prompt_version", "usage"}

@@ -52,7 +52,7 @@ def server(tmp_path_factory):
                     "(pip install 'skymath[serve]') so the test can start `transformers serve` itself")
     from transformers import AutoTokenizer
 
-    from tests.helpers.tiny_model import build_tiny_llama
+    from skymath_tasks.devtools.tiny_model import build_tiny_llama
 
     model_dir = build_tiny_llama(tmp_path_factory.mktemp("served_llama"))
     tok = AutoTokenizer.from_pretrained(model_dir)

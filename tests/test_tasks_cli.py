@@ -1,7 +1,10 @@
 """The installed package as users meet it: plain `lm_eval` finds our tasks from any directory.
 
-These run the real `lm_eval` console script in a subprocess (the interpreter hook installed by the
-package is what registers the tasks; nothing here passes --include_path unless the test says so).
+The wheel installs the task YAMLs where lm-eval looks for its own (``lm_eval/tasks/skymath``); there is
+no start-up hook and nothing of lm-eval is wrapped. These run the real `lm_eval` console script in a
+subprocess (nothing here passes --include_path unless the test says so) and check that lm-eval's own
+signatures and entry points are untouched and that the installed copy and --include_path give the
+same numbers.
 """
 
 from __future__ import annotations
@@ -21,6 +24,17 @@ LM_EVAL = shutil.which("lm_eval") or shutil.which("lm-eval")
 pytestmark = pytest.mark.skipif(LM_EVAL is None, reason="lm_eval console script not on PATH")
 
 ALL_TASKS = "skymath_gsm8k,skymath_math,skymath_math500,skymath_demo"
+SUBJECTS = ("algebra", "counting_and_probability", "geometry", "intermediate_algebra", "number_theory",
+            "prealgebra", "precalculus")
+
+
+def _strict_json(text: str):
+    """json.loads that refuses NaN/Infinity (what browsers and most parsers do)."""
+
+    def refuse(constant: str):
+        raise ValueError(f"non-standard JSON constant {constant} in a results file")
+
+    return json.loads(text, parse_constant=refuse)
 
 
 def _run(args: list[str], cwd: Path, env_extra: dict[str, str] | None = None, timeout: int = 600):
@@ -40,7 +54,13 @@ def test_ls_tasks_lists_ours_without_include_path(tmp_path: Path) -> None:
 
 
 def test_include_path_still_works_and_yamls_validate(tmp_path: Path) -> None:
-    proc = _run(["validate", "--tasks", ALL_TASKS, "--include_path", str(REPO_ROOT / "task_configs")], cwd=tmp_path)
+    """Every task, group and tag validates (lm-eval skips a YAML it cannot parse without a word)."""
+    from skymath_tasks.benchmarks import TASKS
+
+    names = sorted(TASKS) + ["skymath", "skymath_zh", "skymath_gsm8k_distractors", "skymath_math_subjects",
+                             "skymath_math_zh_subjects", "skymath_gsm8k_distractor_levels"]
+    proc = _run(["validate", "--tasks", ",".join(names), "--include_path", str(REPO_ROOT / "task_configs")],
+                cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "All tasks found and valid" in proc.stdout + proc.stderr
 
@@ -70,9 +90,12 @@ def test_end_to_end_run_on_a_tiny_model_writes_every_metric(tmp_path: Path, tiny
     base = {"strict,none", "flexible,none", "metamath,none", "no_answer_rate,none"}
     assert base <= set(results["skymath_gsm8k"])
     assert results["skymath_gsm8k"]["sample_len"] == 2
-    levels = {f"acc_level_{k},none" for k in range(1, 6)} | {f"n_level_{k},none" for k in range(1, 6)}
-    assert base | levels <= set(results["skymath_math"])
-    assert results["skymath_math"]["sample_len"] == 14  # 2 per subject x 7 subjects
+    levels = {f"acc_level_{k},none" for k in range(1, 6)}
+    subjects = {f"acc_{s},none" for s in SUBJECTS}
+    assert base | levels | subjects <= set(results["skymath_math"])
+    assert not any(k.startswith("n_level") for k in results["skymath_math"])
+    assert results["skymath_math"]["sample_len"] == 2  # one task over all of MATH: --limit 2 = 2 problems
+    _strict_json(results_files[-1].read_text())
     for value in (results["skymath_gsm8k"][m] for m in base):
         assert 0.0 <= value <= 1.0
     samples = sorted(out.rglob("samples_skymath_gsm8k_*.jsonl"))
@@ -96,8 +119,8 @@ def test_missing_data_gives_one_actionable_error(tmp_path: Path, monkeypatch) ->
 
 
 def test_bad_local_row_names_file_line_and_field(tmp_path: Path, monkeypatch) -> None:
-    from skymath_tasks.jsonl_io import DataError
     from skymath_tasks.data import load_gsm8k
+    from skymath_tasks.jsonl_io import DataError
 
     (tmp_path / "gsm8k").mkdir()
     (tmp_path / "gsm8k" / "test.jsonl").write_text(
@@ -108,7 +131,13 @@ def test_bad_local_row_names_file_line_and_field(tmp_path: Path, monkeypatch) ->
         load_gsm8k()
 
 
-def test_hook_costs_nothing_for_processes_that_never_import_lm_eval() -> None:
+def test_the_package_adds_nothing_to_interpreter_start_up() -> None:
+    """No .pth hook of ours: a process that never imports lm-eval imports none of it, nor of us.
+    (The start-up cost in milliseconds is measured by bench/startup.py, not asserted here.)"""
+    from importlib.metadata import files
+
+    ours = [str(f) for f in files("skymath") or [] if f.suffix == ".pth"]
+    assert all(f.startswith("_editable_impl_") for f in ours), ours  # only pip's editable-install path file
     code = (
         "import sys; print(sorted(m for m in sys.modules"
         " if m.split('.')[0] in ('lm_eval', 'skymath_tasks', 'datasets', 'transformers', 'torch')))"
@@ -117,12 +146,84 @@ def test_hook_costs_nothing_for_processes_that_never_import_lm_eval() -> None:
     assert proc.stdout.strip() == "[]"
 
 
+def test_lm_evals_own_signatures_and_entry_points_still_work(tmp_path: Path) -> None:
+    """`TaskManager("ERROR", path)` (positional verbosity and include_path), `python -m
+    lm_eval.tasks.manager` and a reload of lm-eval's task manager, with our package installed."""
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "my_task.yaml").write_text(
+        "task: my_task\ndataset_path: json\noutput_type: generate_until\ndoc_to_text: q\ndoc_to_target: a\n")
+    code = f"""
+import importlib, warnings
+warnings.simplefilter("ignore")
+from lm_eval.api.group import Group
+import lm_eval.tasks.manager as m
+tm = m.TaskManager("ERROR", {str(tmp_path / "mine")!r})
+assert "my_task" in tm.all_tasks and "skymath_math" in tm.all_tasks and "skymath" in tm.all_groups
+importlib.reload(m)
+assert "skymath_math" in m.TaskManager(include_defaults=True).all_tasks
+assert Group.aggregate.__module__ == "lm_eval.api.group" and not hasattr(Group.aggregate, "__wrapped__")
+assert not hasattr(m.TaskManager.__init__, "__wrapped__")
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
+    proc = subprocess.run([sys.executable, "-m", "lm_eval.tasks.manager"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_installed_task_yamls_are_the_checkouts(tmp_path: Path) -> None:
+    """The copy lm-eval indexes by default equals task_configs/ (an editable install copies them once:
+    after editing a YAML, reinstall)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("lm_eval")
+    installed = Path(spec.origin).parent / "tasks" / "skymath"
+    if not installed.is_dir():
+        pytest.skip(f"no installed copy at {installed} (package not installed as a wheel/editable)")
+    checkout = REPO_ROOT / "task_configs"
+    names = {p.name for p in checkout.iterdir() if p.is_file()}
+    assert names == {p.name for p in installed.iterdir() if p.is_file()}, "reinstall: pip install -e ."
+    for name in names:
+        assert (installed / name).read_bytes() == (checkout / name).read_bytes(), f"{name} differs: reinstall"
+
+
+def test_installed_tasks_and_include_path_give_the_same_numbers(shared_data: Path) -> None:
+    """Per-level and per-subject figures of a skymath_math run are lm-eval's own task aggregations: the
+    same whether lm-eval finds the installed copy by default or our folder through include_path."""
+    from lm_eval import simple_evaluate
+    from lm_eval.tasks import TaskManager
+
+    from skymath_tasks.data import load_math
+    from tests.helpers.replay_model import ReplayLM
+
+    rows = load_math(data_dir=shared_data)
+    picks = {s: [i for i, r in enumerate(rows) if r["subject"] == s][:4] for s in SUBJECTS}
+    gold = {r["problem"]: r["gold"] for r in rows}
+
+    def respond(prompt: str) -> str:
+        problem = prompt.split("### Instruction:\n", 1)[1].split("\n\n### Response:", 1)[0]
+        return f"The answer is {gold[problem]}" if len(problem) % 3 else "The answer is 0"
+
+    figures = []
+    for tm in (TaskManager(metadata={"data_dir": str(shared_data)}),
+               TaskManager(include_path=str(REPO_ROOT / "task_configs"), include_defaults=False,
+                           metadata={"data_dir": str(shared_data)})):
+        res = simple_evaluate(model=ReplayLM(respond), tasks=["skymath_math"], task_manager=tm,
+                              samples={"skymath_math": sorted(i for ids in picks.values() for i in ids)},
+                              bootstrap_iters=0)
+        r = res["results"]["skymath_math"]
+        figures.append({k: v for k, v in r.items() if k.startswith(("acc_", "strict"))})
+    assert figures[0] == figures[1]
+    assert {f"acc_{s},none" for s in SUBJECTS} <= set(figures[0])
+
+
 def test_local_completions_backend_sends_the_papers_request_to_an_openai_server(tmp_path: Path) -> None:
     """`--model local-completions` against a real HTTP server: the prompt arrives byte-identical, greedy,
     with 2048 new tokens, and gold answers written by the "model" score 100%."""
     from skymath_tasks.data import load_sample_problems
+    from skymath_tasks.devtools.openai_server import FakeOpenAIServer
     from skymath_tasks.prompts import build_prompt
-    from tests.helpers.openai_server import FakeOpenAIServer
 
     gold = {build_prompt(r["question"]): r["gold"] for r in load_sample_problems()}
 

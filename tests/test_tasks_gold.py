@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from skymath_tasks import score
-from skymath_tasks.data import gsm8k_gold, load_gsm8k, load_math, math_gold
+from skymath_tasks.data import load_gsm8k, load_math
+from skymath_tasks.gold import gsm8k_gold, math_gold
 
 
 @pytest.fixture(scope="module")

@@ -20,13 +20,17 @@ lm_eval = pytest.importorskip("lm_eval")
 
 SUBJECT_TYPES = ("Algebra", "Counting & Probability", "Geometry", "Intermediate Algebra", "Number Theory",
                  "Prealgebra", "Precalculus")
+SUBJECT_KEYS = {t: t.lower().replace(" & ", "_and_").replace(" ", "_") for t in SUBJECT_TYPES}
 
 
 @pytest.fixture(scope="module")
 def task_manager():
+    """Our tasks only; the data folder comes from SKYMATH_DATA_DIR, the default (each test sets it)."""
     from lm_eval.tasks import TaskManager
 
-    return TaskManager(include_defaults=False)
+    import skymath_tasks
+
+    return TaskManager(include_path=skymath_tasks.task_dir(), include_defaults=False)
 
 
 def _evaluate(lm, tasks, task_manager, **kw):
@@ -37,7 +41,8 @@ def _evaluate(lm, tasks, task_manager, **kw):
 
 def _data_dir_with_math_zh(root: Path, shared: Path, per_subject: int = 6) -> tuple[Path, list[dict]]:
     """A data folder: the shared files linked in, plus a small MATH-zh file in the translate layout."""
-    for rel in ("gsm8k/test.jsonl", "math/test.jsonl", "chinese/gsm8k_test_zh.jsonl", "chinese/mgsm_zh.tsv"):
+    for rel in ("gsm8k/test.jsonl", "math/test.jsonl", "math/math500_test.jsonl", "chinese/gsm8k_test_zh.jsonl",
+                "chinese/mgsm_zh.tsv"):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         os.symlink(shared / rel, root / rel)
     picked: list[dict] = []
@@ -110,10 +115,11 @@ def test_distractor_samples_keep_metadata_and_gold_of_the_original(shared_data, 
         assert s["target"] == doc["gold"]
 
 
-def test_math_zh_group_levels_match_a_count_from_the_samples(shared_data, tmp_path, monkeypatch, task_manager) -> None:
+def test_math_zh_levels_and_subjects_match_a_count_from_the_samples(shared_data, tmp_path, monkeypatch,
+                                                                     task_manager) -> None:
     root, picked = _data_dir_with_math_zh(tmp_path / "data", shared_data)
     monkeypatch.setenv("SKYMATH_DATA_DIR", str(root))
-    from skymath_tasks.data import math_gold
+    from skymath_tasks.gold import math_gold
 
     by_prompt = {build_prompt(r["problem"]): r for r in picked}
     right = {p for i, p in enumerate(sorted(by_prompt)) if i % 3 != 0}
@@ -126,15 +132,17 @@ def test_math_zh_group_levels_match_a_count_from_the_samples(shared_data, tmp_pa
     res = _evaluate(ReplayLM(respond), ["skymath_math_zh"], task_manager)
     results = res["results"]
     assert results["skymath_math_zh"]["strict,none"] == pytest.approx(len(right) / len(picked))
-    samples = [s for name, ss in res["samples"].items() if name.startswith("skymath_math_zh_") for s in ss]
+    samples = res["samples"]["skymath_math_zh"]
     assert len(samples) == len(picked) == 42
     for k in range(1, 6):
         at = [s for s in samples if s["doc"]["level"] == k]
-        if not at:
-            continue
-        expected = sum(s["strict"] for s in at) / len(at)
+        expected = sum(s["strict"] for s in at) / len(at) if at else None
         assert results["skymath_math_zh"][f"acc_level_{k},none"] == pytest.approx(expected), k
-        assert results["skymath_math_zh"][f"n_level_{k},none"] == len(at)
+    for subject_type in SUBJECT_TYPES:
+        at = [s for s in samples if s["doc"]["subject"] == SUBJECT_KEYS[subject_type]]
+        assert len(at) == 6
+        expected = sum(s["strict"] for s in at) / len(at)
+        assert results["skymath_math_zh"][f"acc_{SUBJECT_KEYS[subject_type]},none"] == pytest.approx(expected)
 
 
 # ------------------------------------------------------------------------------------- data sources
@@ -188,7 +196,8 @@ def test_mgsm_bad_line_names_file_and_line(tmp_path, monkeypatch) -> None:
 
 
 def test_math_zh_without_a_translation_says_how_to_make_one(tmp_path, monkeypatch) -> None:
-    from skymath_tasks.data import DataUnavailable, load_math_zh
+    from skymath_tasks.benchmarks import DataUnavailable
+    from skymath_tasks.data import load_math_zh
 
     monkeypatch.setenv("SKYMATH_DATA_DIR", str(tmp_path))
     with pytest.raises(DataUnavailable, match="skymath-synth translate --dataset math"):
@@ -203,6 +212,7 @@ def test_hub_path_reads_metamath_gsm8k_zh_layout(tmp_path, monkeypatch) -> None:
     import datasets
 
     from skymath_tasks import data
+    from skymath_tasks.benchmarks import BENCHMARKS
 
     records = [
         {"question": "Q train", "answer": "x\n#### 5", "split": "train", "question_zh": "训练", "answer_zh": "5"},
@@ -221,7 +231,7 @@ def test_hub_path_reads_metamath_gsm8k_zh_layout(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("SKYMATH_DATA_DIR", raising=False)
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     rows = data.load_gsm8k_zh()
-    assert calls == [data.GSM8K_ZH_HUB]
+    assert calls == [BENCHMARKS["gsm8k_zh"].hub.dataset]
     assert [(r["question"], r["gold"]) for r in rows] == [("问题一", "1200"), ("问题二", "7")]
 
 
@@ -238,19 +248,19 @@ def test_every_new_task_runs_end_to_end_on_a_tiny_model(tmp_path, tiny_llama_dir
     proc = subprocess.run(
         [LM_EVAL, "run", "--model", "hf",
          "--model_args", f"pretrained={tiny_llama_dir},dtype=float32,max_length=4096",
-         "--tasks", "skymath_zh,skymath_gsm8k_distractors", "--limit", "1",
+         "--tasks", "skymath,skymath_math_zh", "--limit", "1",
          "--gen_kwargs", "max_gen_toks=8", "--batch_size", "8", "--device", "cpu",
          "--output_path", str(out), "--log_samples"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     results = json.loads(sorted(out.rglob("results_*.json"))[-1].read_text())["results"]
-    expected = ["skymath_gsm8k_zh", "skymath_mgsm_zh", "skymath_math_zh"] + [
-        f"skymath_gsm8k_distractor_{k}" for k in range(1, 6)]
+    expected = ["skymath_gsm8k", "skymath_math", "skymath_math500", "skymath_gsm8k_zh", "skymath_mgsm_zh",
+                "skymath_math_zh"] + [f"skymath_gsm8k_distractor_{k}" for k in range(1, 6)]
     for name in expected:
         assert name in results, name
         assert 0.0 <= results[name]["strict,none"] <= 1.0
-    assert results["skymath_math_zh"]["sample_len"] == 7  # one per subject
+    assert results["skymath_math_zh"]["sample_len"] == 1
     assert {f"acc_level_{k},none" for k in range(1, 6)} <= set(results["skymath_math_zh"])
 
 
@@ -259,8 +269,7 @@ def test_submission_pins_in_memory_distractors_by_the_hash_of_the_file_they_equa
     from lm_eval.loggers import EvaluationTracker
     from lm_eval.tasks import TaskManager
 
-    from skymath_tasks.data import file_sha256
-    from skymath_tasks.jsonl_io import read_jsonl
+    from skymath_tasks.jsonl_io import file_sha256, read_jsonl
     from skymath_tasks.report.cli import main as report_main
     from skymath_tasks.report.submission import verify_submission
     from synth.eval_data_cli import write_distractor_files
@@ -268,15 +277,18 @@ def test_submission_pins_in_memory_distractors_by_the_hash_of_the_file_they_equa
     monkeypatch.setenv("SKYMATH_DATA_DIR", str(shared_data))  # has no distractor files: built in memory
     task = "skymath_gsm8k_distractor_2"
     tracker = EvaluationTracker(output_path=str(tmp_path / "out"))
+    import skymath_tasks
+
     res = simple_evaluate(model=ReplayLM(lambda p: "The answer is 18"), tasks=[task],
-                          task_manager=TaskManager(include_defaults=False), limit=3, log_samples=True,
+                          task_manager=TaskManager(include_path=skymath_tasks.task_dir(), include_defaults=False),
+                          limit=3, log_samples=True,
                           bootstrap_iters=0, evaluation_tracker=tracker)
     res["config"]["model_args"] = "pretrained=org/m"
     tracker.general_config_tracker.model_name = tracker.general_config_tracker.model_name_sanitized = "org__m"
     samples = res.pop("samples")
     tracker.save_results_aggregated(results=res, samples=samples)
     tracker.save_results_samples(task_name=task, samples=samples[task])
-    assert report_main(["submit", str(tmp_path / "out"), "--out-dir", str(tmp_path / "subs"),
+    assert report_main(["submit", str(tmp_path / "out"), "--output-dir", str(tmp_path / "subs"),
                         "--data-dir", str(shared_data)]) == 0
     (path,) = (tmp_path / "subs").glob("*.submission.json")
     files = {f["path"]: f for f in json.loads(path.read_text())["data"]["files"]}
@@ -291,15 +303,14 @@ def test_submission_pins_in_memory_distractors_by_the_hash_of_the_file_they_equa
     assert not report.errors, report.errors
 
 
-def test_skymath_group_runs_every_task(shared_data, tmp_path, monkeypatch, task_manager) -> None:
-    root, _ = _data_dir_with_math_zh(tmp_path / "data", shared_data, per_subject=1)
-    os.symlink(shared_data / "math" / "math500_test.jsonl", root / "math" / "math500_test.jsonl")
-    monkeypatch.setenv("SKYMATH_DATA_DIR", str(root))
+def test_skymath_group_runs_every_task_without_math_zh_data(shared_data, monkeypatch, task_manager) -> None:
+    """The shared data has no MATH-zh (no public translation): the group runs everything else to the end."""
+    assert not (shared_data / "math" / "test_zh.jsonl").exists()
+    monkeypatch.setenv("SKYMATH_DATA_DIR", str(shared_data))
     res = _evaluate(ReplayLM(lambda p: "The answer is 3"), ["skymath"], task_manager, limit=1)
-    leaves = {name for name in res["samples"]}
-    expected = {"skymath_gsm8k", "skymath_math500", "skymath_gsm8k_zh", "skymath_mgsm_zh"}
-    expected |= {f"skymath_math_{s}" for s in ("algebra", "geometry", "precalculus")}
-    expected |= {f"skymath_math_zh_{s}" for s in ("algebra", "geometry", "precalculus")}
+    leaves = set(res["samples"])
+    expected = {"skymath_gsm8k", "skymath_math", "skymath_math500", "skymath_gsm8k_zh", "skymath_mgsm_zh"}
     expected |= {f"skymath_gsm8k_distractor_{k}" for k in range(1, 6)}
-    assert expected <= leaves
-    assert len(leaves) == 1 + 7 + 1 + 1 + 7 + 1 + 5
+    assert leaves == expected
+    assert res["group_subtasks"]["skymath"] == ["skymath_gsm8k", "skymath_math", "skymath_math500", "skymath_zh",
+                                                "skymath_gsm8k_distractors"]

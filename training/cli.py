@@ -28,7 +28,15 @@ from typing import Any
 from skymath_tasks.jsonl_io import DataError
 
 from .config import ConfigError, SkyMathArguments, parse_args, resolve_gradient_accumulation
-from .data import SelectionError, StageData, apply_length_policy, iter_source_rows, load_stage_data, pretokenize, to_dataset
+from .data import (
+    SelectionError,
+    StageData,
+    apply_length_policy,
+    iter_source_rows,
+    load_stage_data,
+    pretokenize,
+    to_dataset,
+)
 
 log = logging.getLogger("skymath.train")
 

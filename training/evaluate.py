@@ -122,8 +122,7 @@ def _child(argv: list[str] | None = None) -> int:
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    # Index only our tasks: the built-in index costs 7-19 s and is not needed. (The .pth hook sees
-    # our directory already in include_path and does not add it twice.)
+    # Index only our tasks: the built-in index costs 7-19 s and is not needed.
     include = _task_dir()
     task_manager = TaskManager(include_path=include, include_defaults=False) if include else TaskManager()
     limit: float | int | None = args.limit
@@ -176,11 +175,9 @@ def _child(argv: list[str] | None = None) -> int:
 
 
 def _task_dir() -> str | None:
-    try:
-        from skymath_tasks_lm_eval_hook import skymath_task_dir
-    except ImportError:
-        return None
-    return skymath_task_dir()
+    import skymath_tasks
+
+    return skymath_tasks.task_dir()
 
 
 if __name__ == "__main__":

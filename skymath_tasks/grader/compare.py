@@ -12,7 +12,17 @@ from typing import Callable, Optional, Protocol
 
 from skymath_tasks.grader.numbers import Num
 from skymath_tasks.grader.parser import (
-    UNORDERED, Choice, Empty, Eq, Expr, Interval, Matrix, Seq, Text, Time, as_time,
+    UNORDERED,
+    Choice,
+    Empty,
+    Eq,
+    Expr,
+    Interval,
+    Matrix,
+    Seq,
+    Text,
+    Time,
+    as_time,
 )
 
 #: True / False / None (None: undecided without the symbolic tier)

@@ -76,6 +76,7 @@ def main() -> int:
     _die_with_parent()
     # import the heavy modules before capping memory and before saying we are ready
     import sympy  # noqa: F401
+
     from skymath_tasks.grader import engine  # noqa: F401
     from skymath_tasks.grader.symbolic import _install_guards, to_sympy
 

@@ -1,11 +1,13 @@
 """``skymath-report``: paper tables and plots from lm-eval runs; leaderboard submissions and their check.
 
-    skymath-report report  OUT_DIR_OF_LM_EVAL... --out report/        # tables (.md/.csv) + plots (.png)
-    skymath-report tables  RUNS... --out report/ [--train-data LABEL=train.jsonl]
-    skymath-report plots   RUNS... --out report/ [--size RUN_DIR=7500]
-    skymath-report submit  RUNS... --out-dir submissions/ [--data-dir ../shared/data]
+    skymath-report report  LM_EVAL_OUTPUT... --output-dir report/   # tables (.md/.csv) + plots (.png)
+    skymath-report tables  RUNS... --output-dir report/ [--contamination LABEL=train.jsonl.contamination-30gram.jsonl]
+    skymath-report plots   RUNS... --output-dir report/ [--size RUN_DIR=7500]
+    skymath-report submit  RUNS... --output-dir submissions/ [--data-dir ../shared/data]   (or -o FILE)
     skymath-report verify  submissions/model.submission.json [--data-dir ../shared/data]
 
+Flags follow the project's style (skymath_tasks.cli_options): --data-dir DIR read, --output-dir DIR
+written, -o/--output FILE written; --out and --out-dir still work for one release, with a warning.
 See docs/report.md.
 """
 
@@ -17,6 +19,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from skymath_tasks.benchmarks import ENV_VAR, DataUnavailable, data_dir
+from skymath_tasks.cli_options import add_deprecated_alias
 from skymath_tasks.jsonl_io import DataError
 from skymath_tasks.report.loader import ReportInputError, load_models
 
@@ -37,22 +41,31 @@ def _add_sizes(p: argparse.ArgumentParser) -> None:
                    help="scaling plot: put this model on the curve NAME (e.g. its base model); repeatable")
 
 
+def _add_output_dir(p: argparse.ArgumentParser, help: str, default: str | None = None, old: str = "--out") -> None:
+    p.add_argument("--output-dir", metavar="DIR", default=default, help=help)
+    add_deprecated_alias(p, old, "--output-dir", "output_dir")
+
+
 def _add_contamination(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--train-data", action="append", metavar="KEY=PATH",
-                   help="training data (JSONL) of a model (KEY = label or model id): adds the 30-gram overlap "
-                        "with each task's test set; repeatable")
-    p.add_argument("--train-fields", default=None,
-                   help="comma-separated text fields of the training rows to scan (default: every string field)")
-    p.add_argument("--data-dir", default=None, help="benchmark data folder (default: $SKYMATH_DATA_DIR)")
+    p.add_argument("--contamination", action="append", metavar="KEY=REPORT",
+                   help="a model's training data checked by `skymath-synth decontaminate --report-only --input "
+                        "TRAIN.jsonl` (KEY = label or model id, REPORT = the matched-rows JSONL it writes): adds "
+                        "the 30-gram overlap with each task's test set; repeatable")
+    p.add_argument("--train-data", dest="train_data", action="append", help=argparse.SUPPRESS)
+    p.add_argument("--data-dir", metavar="DIR", default=None,
+                   help=f"benchmark data folder, for the test-set sizes (default: ${ENV_VAR})")
 
 
 def _contamination(args: argparse.Namespace, models) -> dict | None:
-    if not getattr(args, "train_data", None):
+    if getattr(args, "train_data", None):
+        raise ReportInputError(
+            "--train-data was replaced by --contamination: run `skymath-synth decontaminate --report-only "
+            "--input TRAIN.jsonl` and pass the report it writes (the report shows what the data filter finds)")
+    if not getattr(args, "contamination", None):
         return None
     from skymath_tasks.report.contamination import contamination_by_model
 
-    fields = [f for f in args.train_fields.split(",") if f] if args.train_fields else None
-    return contamination_by_model(models, args.train_data, data_dir=args.data_dir, fields=fields)
+    return contamination_by_model(models, args.contamination, data_dir=data_dir(args.data_dir))
 
 
 def cmd_tables(args: argparse.Namespace, with_plots: bool = False) -> int:
@@ -62,7 +75,7 @@ def cmd_tables(args: argparse.Namespace, with_plots: bool = False) -> int:
     models = load_models(args.runs, args.label)
     sizes = resolve_sizes(models, getattr(args, "size", None))
     tables = all_tables(models, sizes, _contamination(args, models))
-    report = write_report(tables, args.out)
+    report = write_report(tables, args.output_dir)
     print(f"{len(models)} model(s): {', '.join(m.label for m in models)}")
     print(f"wrote {len(tables)} tables (.md and .csv) and {report}")
     if with_plots:
@@ -78,7 +91,7 @@ def cmd_plots(args: argparse.Namespace, models=None, sizes=None) -> int:
         models = load_models(args.runs, args.label)
     if sizes is None:
         sizes = resolve_sizes(models, args.size)
-    made = all_plots(models, args.out, sizes, show_paper=not args.no_paper,
+    made = all_plots(models, args.output_dir, sizes, show_paper=not args.no_paper,
                      series=resolve_series(models, getattr(args, "series", None)))
     for p in made:
         print(f"wrote {p}")
@@ -91,10 +104,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from skymath_tasks.report.submission import build_submission, submission_filename
 
     models = load_models(args.runs, args.label)
-    if args.out and len(models) != 1:
-        raise ReportInputError(f"--out names one file but the runs hold {len(models)} models; use --out-dir")
+    if args.output and len(models) != 1:
+        raise ReportInputError(f"--output names one file but the runs hold {len(models)} models; use --output-dir")
     for m in models:
-        out = Path(args.out) if args.out else Path(args.out_dir) / submission_filename(m)
+        out = Path(args.output) if args.output else Path(args.output_dir) / submission_filename(m)
         sub = build_submission(m, out, data_dir=args.data_dir)
         print(f"wrote {out}: {m.label}, {len(sub['tasks'])} task(s), {len(sub['data']['files'])} data file(s) pinned")
     return 0
@@ -123,13 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inputs(p)
     _add_sizes(p)
     _add_contamination(p)
-    p.add_argument("--out", required=True, help="output directory")
+    _add_output_dir(p, "folder for the tables (required)")
     p.set_defaults(func=cmd_tables)
 
     p = sub.add_parser("plots", parents=[common], help="PNG plots: accuracy by level, vs distractors, vs SFT data size")
     _add_inputs(p)
     _add_sizes(p)
-    p.add_argument("--out", required=True, help="output directory")
+    _add_output_dir(p, "folder for the plots (required)")
     p.add_argument("--no-paper", action="store_true", help="leave out the paper's reference curves")
     p.set_defaults(func=cmd_plots)
 
@@ -137,23 +150,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inputs(p)
     _add_sizes(p)
     _add_contamination(p)
-    p.add_argument("--out", required=True, help="output directory")
+    _add_output_dir(p, "folder for the tables and plots (required)")
     p.add_argument("--no-paper", action="store_true", help="leave out the paper's reference curves")
     p.set_defaults(func=lambda a: cmd_tables(a, with_plots=True))
 
     p = sub.add_parser("submit", parents=[common], help="write a submission JSON per model")
     _add_inputs(p)
-    p.add_argument("--out", help="submission file (only when the runs hold one model)")
-    p.add_argument("--out-dir", default=".", help="directory for <label>.submission.json (default: .)")
-    p.add_argument("--data-dir", default=None,
-                   help="evaluation data folder to hash (default: $SKYMATH_DATA_DIR; unset = Hub datasets)")
+    p.add_argument("-o", "--output", metavar="FILE", help="submission file (only when the runs hold one model)")
+    add_deprecated_alias(p, "--out", "--output", "output")
+    _add_output_dir(p, "folder for <label>.submission.json (default: .)", default=".", old="--out-dir")
+    p.add_argument("--data-dir", metavar="DIR", default=None,
+                   help=f"evaluation data folder to hash (default: ${ENV_VAR}; unset = Hub datasets)")
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("verify", parents=[common], help="re-grade a submission's samples and check its metrics and hashes")
     p.add_argument("submission", nargs="+")
-    p.add_argument("--data-dir", default=None, help="evaluation data folder (default: $SKYMATH_DATA_DIR, "
+    p.add_argument("--data-dir", metavar="DIR", default=None, help=f"evaluation data folder (default: ${ENV_VAR}, "
                    "else the folder recorded in the submission)")
-    p.add_argument("--samples-dir", default=None, help="folder now holding the per-sample logs, if they moved")
+    p.add_argument("--samples-dir", metavar="DIR", default=None,
+                   help="folder now holding the per-sample logs, if they moved")
     p.set_defaults(func=cmd_verify)
     return parser
 
@@ -161,10 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in ("tables", "plots", "report") and not args.output_dir:
+        parser.error(f"{args.command}: --output-dir DIR is required")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
-    except (ReportInputError, DataError, FileNotFoundError) as exc:
+    except (ReportInputError, DataError, DataUnavailable, FileNotFoundError) as exc:
         print(f"skymath-report: error: {exc}", file=sys.stderr)
         return 2
 

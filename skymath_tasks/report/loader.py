@@ -32,7 +32,7 @@ class TaskResult:
     """One task (or group) of one run: its metrics (``strict``, ``acc_level_3``, ...) and sample file."""
 
     name: str
-    metrics: dict[str, float]
+    metrics: dict[str, float | None]
     n: int | None  # documents evaluated (lm-eval's "effective" count, or the group's sample_len)
     n_original: int | None  # documents in the task's test set
     version: Any
@@ -133,16 +133,19 @@ def parse_model_args(value: Any) -> dict[str, Any]:
     return out
 
 
-def _metrics(entry: dict[str, Any], filt: str = FILTER) -> dict[str, float]:
-    """``{"strict,none": x, "strict_stderr,none": ...}`` -> ``{"strict": x}`` (stderr dropped)."""
-    out: dict[str, float] = {}
+def _metrics(entry: dict[str, Any], filt: str = FILTER) -> dict[str, float | None]:
+    """``{"strict,none": x, "strict_stderr,none": ...}`` -> ``{"strict": x}`` (stderr dropped).
+
+    A ``null`` value (a level or subject with no document in the run) stays, as None."""
+    out: dict[str, float | None] = {}
     suffix = "," + filt
     for key, value in entry.items():
         if not key.endswith(suffix) or "_stderr" in key:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            continue
-        out[key[: -len(suffix)]] = float(value)
+        if value is None:
+            out[key[: -len(suffix)]] = None
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key[: -len(suffix)]] = float(value)
     return out
 
 

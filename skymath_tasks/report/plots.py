@@ -8,7 +8,7 @@ skipped (the function returns None and logs why).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -16,9 +16,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from skymath_tasks.benchmarks import DISTRACTOR_LEVELS, LEVELS  # noqa: E402
 from skymath_tasks.report.loader import ModelResults  # noqa: E402
 from skymath_tasks.report.reference import reference_table  # noqa: E402
-from skymath_tasks.report.tables import DISTRACTOR_TASKS, LEVELS, MAIN_METRIC, _math_task, format_size  # noqa: E402
+from skymath_tasks.report.tables import DISTRACTOR_TASKS, MAIN_METRIC, format_size, math_task  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,37 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _skipped(fig, why: str) -> None:
+    plt.close(fig)
+    log.info("%s: plot skipped", why)
+    return None
+
+
+def _finish(fig, ax, path: str | Path, title: str) -> Path:
+    """The accuracy axis every plot shares, the title and the legend; then the PNG."""
+    ax.set_ylabel("accuracy (%, strict)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return _save(fig, Path(path))
+
+
+def _paper_curve(ax, table: str, pick: Callable[[dict], bool], xs: Sequence[int], column: str) -> None:
+    """The paper's rows of ``table`` that ``pick`` selects, as dashed reference lines (``column`` with {x})."""
+    ref = reference_table(table)
+    for row in ref.rows:
+        if pick(row):
+            data = f", {row['sft_data']}" if row.get("sft_data") else ""
+            ax.plot(list(xs), [row[column.format(x=x)] for x in xs], label=f"paper: {row['model']}{data} ({ref.source})",
+                    **PAPER_STYLE)
+
+
 def plot_levels(models: Sequence[ModelResults], path: str | Path, show_paper: bool = True) -> Path | None:
     """Accuracy by MATH difficulty level, one line per model (paper table 2 as dashed reference)."""
     fig, ax = _figure()
     drawn = 0
     for m in models:
-        task = _math_task(m)
+        task = math_task(m)
         if task is None:
             continue
         ys = [m.metric(task, f"acc_level_{k}") for k in LEVELS]
@@ -57,20 +83,12 @@ def plot_levels(models: Sequence[ModelResults], path: str | Path, show_paper: bo
         ax.plot(*zip(*pts), marker="o", label=f"{m.label}{suffix}")
         drawn += 1
     if not drawn:
-        plt.close(fig)
-        log.info("no MATH run with per-level metrics: accuracy-by-level plot skipped")
-        return None
+        return _skipped(fig, "no MATH run with per-level metrics: accuracy by level")
     if show_paper:
-        ref = reference_table("table2")
-        for row in ref.rows:
-            if row["model"] == "Mistral-7B" and row["sft_data"].startswith("2.1M + 0.4M"):
-                ax.plot(LEVELS, [row[f"level_{k}"] for k in LEVELS], label=f"paper: Mistral-7B, {row['sft_data']} ({ref.source})", **PAPER_STYLE)
+        _paper_curve(ax, "table2", lambda r: r["model"] == "Mistral-7B" and r["sft_data"].startswith("2.1M + 0.4M"),
+                     LEVELS, "level_{x}")
     ax.set_xticks(LEVELS, [f"Level {k}" for k in LEVELS])
-    ax.set_ylabel("accuracy (%, strict)")
-    ax.set_ylim(0, 100)
-    ax.set_title("MATH accuracy by difficulty level")
-    ax.legend(fontsize=8)
-    return _save(fig, Path(path))
+    return _finish(fig, ax, path, "MATH accuracy by difficulty level")
 
 
 def plot_distractors(models: Sequence[ModelResults], path: str | Path, show_paper: bool = True) -> Path | None:
@@ -78,28 +96,18 @@ def plot_distractors(models: Sequence[ModelResults], path: str | Path, show_pape
     fig, ax = _figure()
     drawn = 0
     for m in models:
-        if not any(m.task(DISTRACTOR_TASKS[k]) for k in range(1, 6)):
+        if not any(m.task(DISTRACTOR_TASKS[k]) for k in DISTRACTOR_LEVELS):
             continue
         pts = [(k, 100 * y) for k, t in DISTRACTOR_TASKS.items() if (y := m.metric(t, MAIN_METRIC)) is not None]
         ax.plot(*zip(*pts), marker="o", label=m.label)
         drawn += 1
     if not drawn:
-        plt.close(fig)
-        log.info("no run with skymath_gsm8k_distractor_* tasks: distractor plot skipped")
-        return None
+        return _skipped(fig, "no run with skymath_gsm8k_distractor_* tasks: distractors")
     if show_paper:
-        ref = reference_table("table7")
-        for row in ref.rows:
-            if row["model"] == "Skywork-Math-Mistral-7B":
-                ax.plot(list(DISTRACTOR_TASKS), [row[f"d{k}"] for k in DISTRACTOR_TASKS],
-                        label=f"paper: {row['model']} ({ref.source})", **PAPER_STYLE)
+        _paper_curve(ax, "table7", lambda r: r["model"] == "Skywork-Math-Mistral-7B", list(DISTRACTOR_TASKS), "d{x}")
     ax.set_xticks(list(DISTRACTOR_TASKS))
     ax.set_xlabel("number of distractors added to each GSM8K problem")
-    ax.set_ylabel("accuracy (%, strict)")
-    ax.set_ylim(0, 100)
-    ax.set_title("Robustness: GSM8K accuracy vs distractors")
-    ax.legend(fontsize=8)
-    return _save(fig, Path(path))
+    return _finish(fig, ax, path, "Robustness: GSM8K accuracy vs distractors")
 
 
 def plot_scaling(models: Sequence[ModelResults], sizes: dict[str, int], path: str | Path,
@@ -127,19 +135,13 @@ def plot_scaling(models: Sequence[ModelResults], sizes: dict[str, int], path: st
                         label=f"{sname}: {tname}" if sname else tname)
                 drawn += 1
     if not drawn:
-        plt.close(fig)
-        log.info("models with a known size have no GSM8K/MATH results: scaling plot skipped")
-        return None
+        return _skipped(fig, "models with a known size have no GSM8K/MATH results: scaling")
     ax.set_xscale("log")
     xs = sorted({n for n, _ in sized})
     ax.set_xticks(xs, [format_size(n) for n in xs])
     ax.minorticks_off()
     ax.set_xlabel("SFT data size (training rows, log scale)")
-    ax.set_ylabel("accuracy (%, strict)")
-    ax.set_ylim(0, 100)
-    ax.set_title("Scaling: accuracy vs SFT data size")
-    ax.legend(fontsize=8)
-    return _save(fig, Path(path))
+    return _finish(fig, ax, path, "Scaling: accuracy vs SFT data size")
 
 
 def all_plots(models: Sequence[ModelResults], out_dir: str | Path, sizes: dict[str, int] | None = None,

@@ -32,7 +32,3 @@ def reference_table(key: str, path: str | Path = REFERENCE_FILE) -> ReferenceTab
         raise KeyError(f"{path}: no reference table {key!r}")
     t = data[key]
     return ReferenceTable(key, t["source"], t.get("what", ""), tuple(t["rows"]))
-
-
-def paper_title(path: str | Path = REFERENCE_FILE) -> str:
-    return str(_load(str(path)).get("paper", ""))

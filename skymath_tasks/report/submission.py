@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import math
 import os
 import platform
@@ -24,16 +25,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skymath_tasks.data import ENV_VAR, file_sha256
-from skymath_tasks.jsonl_io import DataError
-from skymath_tasks.report.datafiles import answer_type, resolve_local, task_data
+from skymath_tasks.benchmarks import (
+    ENV_VAR,
+    DataUnavailable,
+    TaskData,
+    benchmark,
+    data_dir as resolve_data_dir,
+    local_path,
+    resolve_relpath,
+    task_data,
+)
+from skymath_tasks.data import derived_file_sha256
+from skymath_tasks.jsonl_io import DataError, file_sha256
+from skymath_tasks.metrics import BASE_METRICS, MODES, aggregate, grade_sample, metric_names, sample_values
 from skymath_tasks.report.loader import ModelResults, ReportInputError, read_samples, response_of
 
 SCHEMA_ID = "skymath-submission/1"
 SCHEMA_FILE = Path(__file__).with_name("submission.schema.json")
-MODES = ("strict", "flexible", "metamath")
-LEVELS = (1, 2, 3, 4, 5)
 TOLERANCE = 1e-9  # metrics are means of 0/1 values: anything above float noise is a real difference
+#: what loading a task's documents raises when the data is missing or bad (not a bug of ours)
+_LOAD_ERRORS = (DataUnavailable, DataError, KeyError, OSError)
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -51,11 +62,11 @@ def _versions(model: ModelResults) -> dict[str, Any]:
         "git_hash": run.get("git_hash"),
     }
     if not out["lm_eval"]:
-        try:
-            from importlib.metadata import version
+        from importlib.metadata import PackageNotFoundError, version
 
+        try:
             out["lm_eval"] = version("lm_eval")
-        except Exception:  # noqa: BLE001 - informational only
+        except PackageNotFoundError:  # informational only
             pass
     return out
 
@@ -73,13 +84,19 @@ def _slug(text: str) -> str:
 
 
 def _data_dir(value: str | os.PathLike | None) -> Path | None:
-    raw = value if value is not None else os.environ.get(ENV_VAR)
-    if not raw:
-        return None
-    path = Path(raw).expanduser()
-    if not path.is_dir():
-        raise ReportInputError(f"data directory {path} does not exist")
-    return path.resolve()
+    """``--data-dir``, else ``$SKYMATH_DATA_DIR``, else None (Hub datasets)."""
+    try:
+        path = resolve_data_dir(value)
+    except DataUnavailable as exc:
+        raise ReportInputError(str(exc)) from None
+    return path.resolve() if path is not None else None
+
+
+def _task(name: str) -> TaskData:
+    td = task_data(name)
+    if td is None:
+        raise ReportInputError(f"task {name} is not a SkyMath task: SkyMath cannot grade or pin it")
+    return td
 
 
 def _generation(model: ModelResults, tasks: Sequence[str]) -> dict[str, Any]:
@@ -119,7 +136,6 @@ def build_submission(model: ModelResults, out_path: str | Path, data_dir: str | 
     tasks: dict[str, Any] = {}
     data_files: dict[str, dict[str, Any]] = {}
     hub: dict[str, dict[str, Any]] = {}
-    unpinned: list[str] = []
     for name in leaves:
         t = model.tasks[name]
         if t.samples_path is None:
@@ -129,38 +145,37 @@ def build_submission(model: ModelResults, out_path: str | Path, data_dir: str | 
             )
         samples = read_samples(t.samples_path)
         rel = os.path.relpath(t.samples_path.resolve(), out_path.resolve().parent)
+        td = _task(name)
         tasks[name] = {
             "version": t.version,
-            "answer_type": answer_type(name),
+            "answer_type": td.answer_type,
             "n_samples": t.n if t.n is not None else len(samples),
             "n_total": t.n_original,
             "metrics": {k: _finite(v) for k, v in sorted(t.metrics.items())},
             "samples": {"path": rel, "sha256": file_sha256(t.samples_path), "lines": len(samples)},
             "task_hash": (t.run.data.get("task_hashes") or {}).get(name),
         }
-        td = task_data(name)
-        if td is None:
-            unpinned.append(name)
-            continue
-        for relpath in td.local:
-            local = resolve_local(relpath, ddir)
-            if local is not None:
-                if local.is_file():
-                    entry = data_files.setdefault(relpath, {"path": relpath, "sha256": file_sha256(local), "tasks": []})
-                else:
-                    # the distractor levels are built in memory when their file is absent: pin those bytes
-                    derived = _derived_sha256(relpath, ddir)
-                    if derived is None:
-                        raise ReportInputError(f"task {name}: data file {local} not found (data dir {ddir})")
-                    entry = data_files.setdefault(relpath, {"path": relpath, "sha256": derived, "tasks": [],
-                                                            "generated": True})
-                entry["tasks"].append(name)
-            elif td.hub:
-                hub.setdefault(td.hub, {"dataset": td.hub, "revision": None, "tasks": []})["tasks"].append(name)
+        bench = benchmark(td.benchmark)
+        relpath = bench.local
+        local = local_path(bench, ddir)
+        if local is not None:
+            if local.is_file():
+                entry = data_files.setdefault(relpath, {"path": relpath, "sha256": file_sha256(local), "tasks": []})
             else:
-                raise ReportInputError(
-                    f"task {name} reads {relpath}, a local-only file: set {ENV_VAR} or --data-dir to the data folder"
-                )
+                # the distractor levels are built in memory when their file is absent: pin those bytes
+                derived = derived_file_sha256(relpath, ddir)
+                if derived is None:
+                    raise ReportInputError(f"task {name}: data file {local} not found (data dir {ddir})")
+                entry = data_files.setdefault(relpath, {"path": relpath, "sha256": derived, "tasks": [],
+                                                        "generated": True})
+            entry["tasks"].append(name)
+        elif (source := bench.hub or (benchmark(bench.derived_from).hub if bench.derived_from else None)):
+            label = source.label()
+            hub.setdefault(label, {"dataset": label, "revision": None, "tasks": []})["tasks"].append(name)
+        else:
+            raise ReportInputError(
+                f"task {name} reads {relpath}, a local-only file: set {ENV_VAR} or --data-dir to the data folder"
+            )
     groups = {}
     for name, g in sorted(model.tasks.items()):
         if g.is_group and "strict" in g.metrics:  # a group without aggregate metrics has nothing to pin
@@ -187,7 +202,7 @@ def build_submission(model: ModelResults, out_path: str | Path, data_dir: str | 
             "data_dir": str(ddir) if ddir else None,
             "files": sorted(data_files.values(), key=lambda d: d["path"]),
             "hub": sorted(hub.values(), key=lambda d: d["dataset"]),
-            "unpinned_tasks": unpinned,
+            "unpinned_tasks": [],
         },
         "tasks": tasks,
         "groups": groups,
@@ -266,30 +281,25 @@ def _same(a: Any, b: Any) -> bool:
     return abs(float(a) - float(b)) <= TOLERANCE
 
 
-def recompute_metrics(samples: Sequence[dict[str, Any]], kind: str) -> tuple[dict[str, Any], dict[str, list[int]]]:
-    """Our grader over logged responses -> (task metrics, per mode the doc_ids graded unlike the log)."""
-    from skymath_tasks.scoring import grade_many
+def recompute_metrics(samples: Sequence[dict[str, Any]], td: TaskData) -> tuple[dict[str, Any], dict[str, list[int]]]:
+    """Our grader over logged responses -> (task metrics, per mode the doc_ids graded unlike the log).
 
-    responses = [response_of(s) for s in samples]
-    golds = [str(s["doc"].get("gold", s.get("target", ""))) for s in samples]
-    grades = {mode: grade_many(responses, golds, task=kind, mode=mode) for mode in MODES}  # type: ignore[arg-type]
-    n = len(samples)
-    out: dict[str, Any] = {}
-    for mode in MODES:
-        out[mode] = sum(g.correct for g in grades[mode]) / n if n else None
-    out["no_answer_rate"] = sum(g.extracted is None for g in grades["strict"]) / n if n else None
-    if kind == "math":
-        for k in LEVELS:
-            at = [g.correct for s, g in zip(samples, grades["strict"]) if s["doc"].get("level") == k]
-            out[f"n_level_{k}"] = len(at)
-            out[f"acc_level_{k}"] = sum(at) / len(at) if at else None
+    The same per-sample metrics and aggregations as the task itself (skymath_tasks.metrics)."""
+    graded = []
+    for s in samples:
+        doc = s["doc"]
+        grades = grade_sample(response_of(s), str(doc.get("gold", s.get("target", ""))), answer_type=td.answer_type,
+                              question=doc.get("question", doc.get("problem")))
+        graded.append((grades, sample_values(grades, answer_type=td.answer_type, level=doc.get("level"),
+                                             subject=doc.get("subject"), by_subject=td.by_subject)))
+    out: dict[str, Any] = aggregate([values for _, values in graded], metric_names(td.answer_type, td.by_subject))
     drift: dict[str, list[int]] = {}
     for mode in MODES:
-        bad = [s["doc_id"] for s, g in zip(samples, grades[mode])
-               if isinstance(s.get(mode), (int, float)) and bool(s[mode]) != g.correct]
+        bad = [s["doc_id"] for s, (g, _) in zip(samples, graded)
+               if isinstance(s.get(mode), (int, float)) and bool(s[mode]) != g[mode].correct]
         if bad:
             drift[mode] = bad
-    out["_correct"] = {mode: sum(g.correct for g in grades[mode]) for mode in MODES}
+    out["_correct"] = {mode: sum(g[mode].correct for g, _ in graded) for mode in MODES}
     return out, drift
 
 
@@ -298,11 +308,7 @@ def _compare_metrics(report: VerifyReport, where: str, claimed: dict[str, Any], 
     for key, value in claimed.items():
         if key not in actual:
             continue  # a metric we do not recompute (none today); reported as unchecked
-        if key.startswith("n_level_"):
-            if value is None or int(value) != actual[key]:
-                report.errors.append(f"{where}: count {key} = {_fmt(value)} in the submission, but {actual[key]} "
-                                     f"samples of that level are in the per-sample log")
-        elif not _same(value, actual[key]):
+        if not _same(value, actual[key]):
             extra = ""
             if key in MODES:
                 extra = f" ({actual['_correct'][key]}/{n} correct)"
@@ -313,23 +319,6 @@ def _compare_metrics(report: VerifyReport, where: str, claimed: dict[str, Any], 
         report.errors.append(f"{where}: metrics {', '.join(sorted(missing))} missing from the submission")
 
 
-def _derived_sha256(relpath: str, data_dir: Path | None = None) -> str | None:
-    """Hash of a derived file the tasks build in memory (skymath_tasks.data.derived_file_sha256)."""
-    from skymath_tasks.data import ENV_VAR as _ENV, derived_file_sha256
-
-    if data_dir is None:
-        return derived_file_sha256(relpath)
-    old = os.environ.get(_ENV)
-    os.environ[_ENV] = str(data_dir)
-    try:
-        return derived_file_sha256(relpath)
-    finally:
-        if old is None:
-            os.environ.pop(_ENV, None)
-        else:
-            os.environ[_ENV] = old
-
-
 def _check_data(report: VerifyReport, sub: dict[str, Any], data_dir: Path | None) -> None:
     data = sub.get("data") or {}
     recorded = data.get("data_dir")
@@ -338,13 +327,13 @@ def _check_data(report: VerifyReport, sub: dict[str, Any], data_dir: Path | None
     for f in data.get("files") or []:
         rel = f["path"]
         pinned.update(f.get("tasks") or [])
-        local = resolve_local(rel, ddir)
+        local = resolve_relpath(rel, ddir)
         if local is None:
             report.errors.append(f"data file {rel}: no data directory to check it against (pass --data-dir or set {ENV_VAR})")
             continue
         if local.is_file():
             actual = file_sha256(local)
-        elif f.get("generated") and (derived := _derived_sha256(rel, ddir)) is not None:
+        elif f.get("generated") and (derived := derived_file_sha256(rel, ddir)) is not None:
             actual = derived
         else:
             report.errors.append(f"data file {rel}: not found at {local} (pass --data-dir with the evaluation data)")
@@ -442,8 +431,12 @@ def verify_submission(path: str | Path, data_dir: str | os.PathLike | None = Non
 
     for name, t in sub["tasks"].items():
         where = f"task {name}"
-        if t["answer_type"] != answer_type(name):
-            report.errors.append(f"{where}: answer_type {t['answer_type']!r} but SkyMath grades this task as {answer_type(name)!r}")
+        td = task_data(name)
+        if td is None:
+            report.errors.append(f"{where}: not a SkyMath task, it cannot be re-graded")
+            continue
+        if t["answer_type"] != td.answer_type:
+            report.errors.append(f"{where}: answer_type {t['answer_type']!r} but SkyMath grades this task as {td.answer_type!r}")
         spath = _samples_path(path, t["samples"]["path"], sdir)
         if not spath.is_file():
             report.errors.append(f"{where}: per-sample log {spath} not found (pass --samples-dir if it moved)")
@@ -463,7 +456,7 @@ def verify_submission(path: str | Path, data_dir: str | os.PathLike | None = Non
         # gold included, are compared with the evaluation data below)
         if check_docs:
             docs.check(report, name, samples, where)
-        actual, drift = recompute_metrics(samples, answer_type(name))
+        actual, drift = recompute_metrics(samples, td)
         recomputed[name] = {"samples": samples, "metrics": actual}
         _compare_metrics(report, where, t["metrics"], actual, len(samples))
         for mode, bad in drift.items():
@@ -481,11 +474,12 @@ def verify_submission(path: str | Path, data_dir: str | os.PathLike | None = Non
 class _DocChecker:
     """Loads a task's documents through lm-eval's own task loader (so any SkyMath task works).
 
-    The task manager and the documents are cached per process (keyed by task and data folder):
-    indexing the tasks costs seconds, and a verifier often checks several submissions.
+    The data folder reaches the tasks as lm-eval metadata (``data_dir``), as with ``lm_eval --metadata``.
+    Task managers and documents are cached per process (keyed by data folder, and task): indexing the
+    tasks costs seconds, and a verifier often checks several submissions.
     """
 
-    _tm: Any = None
+    _managers: dict[str, Any] = {}
     _cache: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
     def __init__(self, data_dir: Path | None):
@@ -499,40 +493,38 @@ class _DocChecker:
             self._cache[key] = self._load(task)
         return self._cache[key]
 
-    def _load(self, task: str) -> list[dict[str, Any]]:
+    def _manager(self) -> Any:
         from lm_eval.tasks import TaskManager
 
-        import logging
+        import skymath_tasks
 
-        prev = os.environ.get(ENV_VAR)
-        if self.data_dir is not None:
-            os.environ[ENV_VAR] = str(self.data_dir)
+        key = str(self.data_dir)
+        if key not in self._managers:
+            metadata = {"data_dir": str(self.data_dir)} if self.data_dir is not None else None
+            self._managers[key] = TaskManager(include_path=skymath_tasks.task_dir(), include_defaults=False,
+                                              metadata=metadata)
+        return self._managers[key]
+
+    def _load(self, task: str) -> list[dict[str, Any]]:
         lm_log = logging.getLogger("lm_eval")
         level = lm_log.level
         lm_log.setLevel(logging.ERROR)  # task loading chatter would bury the verdict
         try:
-            if _DocChecker._tm is None:
-                _DocChecker._tm = TaskManager(include_defaults=False)
-            task_obj = _DocChecker._tm.load([task])["tasks"][task]
+            task_obj = self._manager().load([task])["tasks"][task]
             return [json.loads(json.dumps(d, default=str)) for d in task_obj.test_docs()]
         finally:
             lm_log.setLevel(level)
-            if self.data_dir is not None:
-                if prev is None:
-                    os.environ.pop(ENV_VAR, None)
-                else:
-                    os.environ[ENV_VAR] = prev
 
     def count(self, task: str) -> int | None:
         try:
             return len(self._docs(task))
-        except Exception:  # noqa: BLE001 - reported by check()
+        except _LOAD_ERRORS:  # reported by check()
             return None
 
     def check(self, report: VerifyReport, task: str, samples: Sequence[dict[str, Any]], where: str) -> None:
         try:
             docs = self._docs(task)
-        except Exception as exc:  # noqa: BLE001 - a task we cannot load is reported, not fatal
+        except _LOAD_ERRORS as exc:  # a task whose data we cannot load is reported, not fatal
             report.warnings.append(f"{where}: documents not compared with the data ({type(exc).__name__}: {exc})")
             return
         bad: list[str] = []
@@ -554,23 +546,16 @@ class _DocChecker:
 
 
 def _micro(recomputed: dict[str, dict[str, Any]], leaves: Sequence[str]) -> dict[str, Any]:
-    """Metrics over all documents of ``leaves`` (a group with ``weight_by_size: true``)."""
+    """Criteria over all documents of ``leaves`` (a group with ``weight_by_size: true``); per-level and
+    per-subject figures are task metrics (``skymath_math``), never group aggregates."""
     n_total = sum(len(recomputed[m]["samples"]) for m in leaves)
     out: dict[str, Any] = {"_correct": {}, "_n": n_total}
-    for key in (*MODES, "no_answer_rate"):
+    for key in BASE_METRICS:
         total = sum(recomputed[m]["metrics"][key] * len(recomputed[m]["samples"]) for m in leaves
                     if recomputed[m]["metrics"][key] is not None)
         out[key] = total / n_total if n_total else None
         if key in MODES:
             out["_correct"][key] = sum(recomputed[m]["metrics"]["_correct"][key] for m in leaves)
-    math_leaves = [m for m in leaves if "n_level_1" in recomputed[m]["metrics"]]
-    if math_leaves:
-        for k in LEVELS:  # over every problem of the level (skymath_tasks.lm_eval_compat)
-            n = sum(recomputed[m]["metrics"][f"n_level_{k}"] for m in math_leaves)
-            hits = sum((recomputed[m]["metrics"][f"acc_level_{k}"] or 0) * recomputed[m]["metrics"][f"n_level_{k}"]
-                       for m in math_leaves)
-            out[f"n_level_{k}"] = n
-            out[f"acc_level_{k}"] = hits / n if n else None
     return out
 
 
@@ -592,7 +577,7 @@ def _verify_group(report: VerifyReport, gname: str, g: dict[str, Any], groups: d
     macro = {}
     if all(all(m in recomputed for m in c) for c in children) and children:
         child_vals = [_micro(recomputed, c) for c in children]
-        for key in (*MODES, "no_answer_rate"):
+        for key in BASE_METRICS:
             vals = [cv[key] for cv in child_vals]
             macro[key] = sum(vals) / len(vals) if all(v is not None for v in vals) else None
     claimed = {k: v for k, v in g["metrics"].items() if k in micro}

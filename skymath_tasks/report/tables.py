@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skymath_tasks.data import MATH_SUBJECTS
-from skymath_tasks.report.loader import ModelResults
+from skymath_tasks.benchmarks import DISTRACTOR_LEVELS, LEVELS, MATH_SUBJECTS
+from skymath_tasks.report.loader import ModelResults, TaskResult, read_samples
 from skymath_tasks.report.reference import reference_table
 
-LEVELS = (1, 2, 3, 4, 5)
-SUBJECTS = MATH_SUBJECTS  # task suffix -> the name in the paper's table 12
-DISTRACTOR_TASKS = {0: "skymath_gsm8k", **{k: f"skymath_gsm8k_distractor_{k}" for k in range(1, 6)}}
+SUBJECTS = MATH_SUBJECTS  # subject key -> the name in the paper's table 12
+DISTRACTOR_TASKS = {0: "skymath_gsm8k", **{k: f"skymath_gsm8k_distractor_{k}" for k in DISTRACTOR_LEVELS}}
 MAIN_METRIC = "strict"
 
 
@@ -118,7 +117,7 @@ def _ref(key: str, fields: Sequence[str]) -> tuple[list[list[Any]], str]:
     return rows, ref.source
 
 
-def _math_task(model: ModelResults) -> str | None:
+def math_task(model: ModelResults) -> str | None:
     """Full MATH if the run has it, else MATH-500 (noted in the table)."""
     for name in ("skymath_math", "skymath_math500"):
         if model.task(name):
@@ -150,7 +149,7 @@ def table2(models: Sequence[ModelResults], sizes: dict[str, int] | None = None) 
     cols = ["Model", "SFT data", "Task", *(f"Level-{k} (%)" for k in LEVELS), *(f"n L{k}" for k in LEVELS)]
     t = Table("table2_math_levels", "Table 2: MATH accuracy by difficulty level (strict)", cols)
     for m in models:
-        task = _math_task(m)
+        task = math_task(m)
         if task is None:
             continue
         r = m.task(task)
@@ -158,26 +157,39 @@ def table2(models: Sequence[ModelResults], sizes: dict[str, int] | None = None) 
         t.rows.append([
             m.label, format_size((sizes or {}).get(m.label)), task,
             *(pct(r.metric(f"acc_level_{k}")) for k in LEVELS),
-            *(_as_int(r.metrics.get(f"n_level_{k}")) for k in LEVELS),
+            *level_counts(r),
         ])
     ref, t.reference_source = _ref("table2", ["model", "sft_data", "", *(f"level_{k}" for k in LEVELS), *[""] * 5])
     t.reference_rows = ref
     if any(row[2] == "skymath_math500" for row in t.rows):
         t.notes.append("Rows with task skymath_math500 are on the 500-problem MATH subset, not the full test set.")
+    if any(row[-1] is None for row in t.rows):
+        t.notes.append("n Lk (documents per level) is counted from lm-eval's per-sample logs (--log_samples); empty "
+                       "without them.")
     _note_partial(t, models, ["skymath_math"])
     return t
+
+
+def subject_accuracy(model: ModelResults, subject: str) -> float | None:
+    """Strict accuracy on one MATH subject: ``skymath_math``'s ``acc_<subject>`` when the run has the
+    full task, else the single-subject task ``skymath_math_<subject>``."""
+    full = model.task("skymath_math")
+    if full is not None and f"acc_{subject}" in full.metrics:
+        return full.metric(f"acc_{subject}")
+    return model.metric(f"skymath_math_{subject}", MAIN_METRIC)
 
 
 def table12(models: Sequence[ModelResults], sizes: dict[str, int] | None = None) -> Table:
     cols = ["Model", "SFT data", *SUBJECTS.values(), "n"]
     t = Table("table12_math_subjects", "Table 12: MATH accuracy by subject (strict)", cols)
     for m in models:
+        full = m.task("skymath_math")
         tasks = [m.task(f"skymath_math_{s}") for s in SUBJECTS]
-        if not any(tasks):
+        if full is None and not any(tasks):
             continue
-        n = sum(x.n or 0 for x in tasks if x)
+        n = full.n if full is not None else sum(x.n or 0 for x in tasks if x)
         t.rows.append([m.label, format_size((sizes or {}).get(m.label)),
-                       *(pct(x.metric(MAIN_METRIC)) if x else None for x in tasks), n])
+                       *(pct(subject_accuracy(m, s)) for s in SUBJECTS), n])
     ref, t.reference_source = _ref("table12", ["model", "sft_data", *SUBJECTS, ""])
     t.reference_rows = ref
     _note_partial(t, models, [f"skymath_math_{s}" for s in SUBJECTS])
@@ -203,7 +215,7 @@ def table7(models: Sequence[ModelResults], sizes: dict[str, int] | None = None) 
     cols = ["Model", "SFT data", *(f"{k} distractors (%)" for k in DISTRACTOR_TASKS)]
     t = Table("table7_distractors", "Table 7: GSM8K accuracy vs number of distractors (strict; 0 = original GSM8K)", cols)
     for m in models:
-        if not any(m.task(DISTRACTOR_TASKS[k]) for k in range(1, 6)):
+        if not any(m.task(DISTRACTOR_TASKS[k]) for k in DISTRACTOR_LEVELS):
             continue
         t.rows.append([m.label, format_size((sizes or {}).get(m.label)),
                        *(pct(m.metric(task, MAIN_METRIC)) for task in DISTRACTOR_TASKS.values())])
@@ -249,7 +261,7 @@ def contamination_table(contamination: dict[str, dict[str, Any]]) -> Table:
         for task, c in sorted(per_task.items()):
             t.rows.append([label, task, c["benchmark"], c["total"], c["overlapping"], pct(c["rate"]), c["train_rows_hit"]])
     t.notes.append("A test problem overlaps when a training row shares a 30-token n-gram with it or equals its "
-                   "normalised problem (synth.decontam, the paper's 30-gram filter).")
+                   "normalised problem (the decontamination step's report, the paper's 30-gram filter).")
     return t
 
 
@@ -257,8 +269,12 @@ def _diff(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else 100.0 * (a - b)
 
 
-def _as_int(v: Any) -> int | None:
-    return None if v is None else int(v)
+def level_counts(task: TaskResult) -> list[int | None]:
+    """Documents per MATH level in the run, from its per-sample log (None for each without one)."""
+    if task.samples_path is None:
+        return [None] * len(LEVELS)
+    levels = [s["doc"].get("level") for s in read_samples(task.samples_path)]
+    return [levels.count(k) for k in LEVELS]
 
 
 def _note_partial(t: Table, models: Sequence[ModelResults], tasks: Sequence[str]) -> None:

@@ -43,6 +43,12 @@ from typing import Any
 
 import numpy as np
 
+from skymath_tasks.benchmarks import (
+    DECONTAMINATION_BENCHMARKS,
+    ENV_VAR,
+    benchmark,
+    data_dir as registry_data_dir,
+)
 from skymath_tasks.jsonl_io import DataError, iter_jsonl
 from synth.cli_args import option
 from synth.selection.reader import Row, RowReader
@@ -207,29 +213,25 @@ class BenchmarkSpec:
         return cls(name, path, names[0], tuple(names[1:]), id_field)
 
 
-BUILTIN_BENCHMARKS: dict[str, tuple[str, str, tuple[str, ...], str | None]] = {
-    # name: (path under the data dir, problem field, other indexed fields, id field)
-    "gsm8k": ("gsm8k/test.jsonl", "question", ("answer",), None),
-    "math": ("math/test.jsonl", "problem", ("solution",), "unique_id"),
-    "math500": ("math/math500_test.jsonl", "problem", ("solution",), "unique_id"),
-    "gsm8k_zh": ("chinese/gsm8k_test_zh.jsonl", "question_zh", (), "idx"),
-}
+#: benchmarks indexed by name (``--bench gsm8k``); names, files, fields and ids come from the one
+#: benchmark registry (skymath_tasks.benchmarks)
+BUILTIN_BENCHMARKS: tuple[str, ...] = DECONTAMINATION_BENCHMARKS
 
 
 def default_data_dir() -> Path:
-    env = os.environ.get("SKYMATH_SHARED_DATA")
-    if env:
-        return Path(env)
-    # registry: 14a (the checkout's sibling ../shared/data; one level deeper since the move to synth/selection)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    """The data folder when none is passed: ``$SKYMATH_DATA_DIR`` (the registry's one variable)."""
+    root = registry_data_dir()
+    if root is None:
+        raise ValueError(f"no data folder for the built-in benchmarks: pass --data-dir or set {ENV_VAR}")
+    return root
 
 
 def builtin_benchmark(name: str, data_dir: str | os.PathLike | None = None) -> BenchmarkSpec:
     if name not in BUILTIN_BENCHMARKS:
         raise ValueError(f"unknown benchmark {name!r}: use one of {sorted(BUILTIN_BENCHMARKS)} or NAME=PATH:field")
-    rel, problem, extra, id_field = BUILTIN_BENCHMARKS[name]
+    b = benchmark(name)
     base = Path(data_dir) if data_dir else default_data_dir()
-    return BenchmarkSpec(name, str(base / rel), problem, extra, id_field)
+    return BenchmarkSpec(name, str(base / b.local), b.problem_field, b.extra_fields, b.id_field)
 
 
 @dataclass

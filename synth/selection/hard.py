@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from skymath_tasks.benchmarks import parse_level
 from skymath_tasks.jsonl_io import DataError
 from synth.selection.judge import run_judge
 from synth.selection.reader import Row
@@ -35,20 +36,7 @@ Think step by step: which concepts does the problem need, how many reasoning ste
 is the computation? Do not solve it completely. Then, on the last line, write exactly
 "Difficulty: N" with N an integer from 1 to 5."""
 
-_LEVEL_RE = re.compile(r"^\s*(?:level\s*)?([1-5])\s*$", re.IGNORECASE)
 _DIFFICULTY_RE = re.compile(r"difficulty\s*[:：]\s*\**\s*([1-5])\b", re.IGNORECASE)
-
-
-def parse_level(value: Any) -> int | None:
-    """5, "5", "Level 5" -> 5; anything else (None, "Level ?", 7) -> None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if 1 <= value <= 5 else None
-    if isinstance(value, str):
-        m = _LEVEL_RE.match(value)
-        return int(m.group(1)) if m else None
-    return None
 
 
 @dataclass

@@ -33,7 +33,7 @@ def solve_toy(question: str) -> str:
 
 
 class ScriptedModel:
-    """Callable responder for :class:`tests.helpers.openai_server.FakeOpenAIServer`."""
+    """Callable responder for :class:`skymath_tasks.devtools.openai_server.FakeOpenAIServer`."""
 
     def __init__(self, wrong_for: Iterable[str] = (), xwin_incorrect_first: bool = False,
                  no_marker_for: Iterable[str] = ()):

@@ -11,7 +11,7 @@ are HTTP-level behaviour a mock cannot show), offline and fast. This server spea
 
 Usage::
 
-    from tests.helpers.openai_server import FakeOpenAIServer
+    from skymath_tasks.devtools.openai_server import FakeOpenAIServer
 
     def answer(req: dict) -> str:              # request JSON -> reply text (or a dict, see below)
         return "2 + 2 = 4\\nThe answer is 4"
