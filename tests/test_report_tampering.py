@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.forge import load_json, reseal, restate, results_json, sample_rows, save_json, write_rows
 from tests.test_report_tables import make_run
 
 lm_eval = pytest.importorskip("lm_eval")
@@ -62,77 +63,6 @@ def no_env_data(monkeypatch):
     monkeypatch.delenv("SKYMATH_DATA_DIR", raising=False)
 
 
-def _load(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _save(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
-
-
-def _rows(sub_path: Path, task: str) -> tuple[Path, list[dict]]:
-    f = sub_path.parent / _load(sub_path)["tasks"][task]["samples"]["path"]
-    return f, [json.loads(line) for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def _write_rows(f: Path, rows: list[dict]) -> None:
-    f.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-
-
-def _results(sub_path: Path, task: str) -> tuple[Path, dict]:
-    f = sub_path.parent / _load(sub_path)["tasks"][task]["results_file"]
-    return f, json.loads(f.read_text(encoding="utf-8"))
-
-
-def reseal(sub_path: Path) -> dict:
-    """Patch every count and hash of the submission to match the bundle as it now is."""
-    from skymath_tasks.jsonl_io import file_sha256
-
-    sub = _load(sub_path)
-    for t in sub["tasks"].values():
-        f = sub_path.parent / t["samples"]["path"]
-        if f.is_file():
-            n = sum(1 for line in f.read_bytes().splitlines() if line.strip())
-            t["samples"].update(sha256=file_sha256(f), lines=n)
-            t["n_samples"] = n
-    for r in sub["results_files"]:
-        f = sub_path.parent / r["path"]
-        if f.is_file():
-            r["sha256"] = file_sha256(f)
-    _save(sub_path, sub)
-    return sub
-
-
-def restate(sub_path: Path, task: str) -> None:
-    """Make every figure agree with the (edited) log, as SkyMath itself would compute it: the per-sample
-    values and ``doc.skymath`` verdicts, lm-eval's results JSON and the submission's metrics; then reseal."""
-    from skymath_tasks.benchmarks import TASKS
-    from skymath_tasks.metrics import aggregate, grade_sample, metric_names, sample_values
-    from skymath_tasks.report.loader import response_of
-
-    td = TASKS[task]
-    f, rows = _rows(sub_path, task)
-    values = []
-    for r in rows:
-        doc = r["doc"]
-        grades = grade_sample(response_of(r), str(doc["gold"]), answer_type=td.answer_type, question=doc.get("question"))
-        doc["skymath"] = {m: g.to_dict() for m, g in grades.items()}
-        v = sample_values(grades, answer_type=td.answer_type, level=doc.get("level"), subject=doc.get("subject"))
-        r.update(v)
-        values.append(v)
-    _write_rows(f, rows)
-    metrics = aggregate(values, metric_names(td.answer_type, td.by_subject))
-    rf, res = _results(sub_path, task)
-    for k, v in metrics.items():
-        res["results"][task][f"{k},none"] = v
-    res["n-samples"][task]["effective"] = len(rows)
-    rf.write_text(json.dumps(res, indent=2), encoding="utf-8")
-    sub = _load(sub_path)
-    sub["tasks"][task]["metrics"].update(metrics)
-    _save(sub_path, sub)
-    reseal(sub_path)
-
-
 def verify_cli(sub_path: Path, capsys, *args: str) -> tuple[int, list[str]]:
     """``skymath-report verify``: (exit code, the ERROR lines)."""
     from skymath_tasks.report.cli import main
@@ -161,7 +91,7 @@ def test_a_complete_submission_verifies_ok(shared_data, tmp_path, capsys) -> Non
     make_run(tmp_path / "out", seed="C", model_args=MODEL_ARGS, data_dir=shared_data, limit=None, tasks=["skymath_demo"])
     sub = _submit(tmp_path / "out", tmp_path / "subs", shared_data)
     capsys.readouterr()
-    assert _load(sub)["status"] == "complete"
+    assert load_json(sub)["status"] == "complete"
     from skymath_tasks.report.cli import main
 
     assert main(["verify", str(sub), "--data-dir", str(shared_data), "--require-complete"]) == 0
@@ -192,7 +122,7 @@ def edited_data_run(shared_data, tmp_path_factory) -> tuple[Path, Path]:
 def test_golds_edited_in_the_submitters_data_copy_are_rejected_without_data_dir(edited_data_run, no_env_data,
                                                                                capsys) -> None:
     sub, _ = edited_data_run
-    rows = _rows(sub, "skymath_gsm8k")[1]
+    rows = sample_rows(sub, "skymath_gsm8k")[1]
     assert sum(r["doc"]["skymath"]["strict"]["correct"] for r in rows) > LIMIT // 2  # the edit paid off
     rc, errors = verify_cli(sub, capsys)
     assert rc == 1
@@ -206,9 +136,9 @@ def test_a_recorded_data_folder_is_not_part_of_a_submission(edited_data_run, no_
     sub, data = edited_data_run
     shutil.copytree(sub.parent, tmp_path / "s")
     path = tmp_path / "s" / sub.name
-    d = _load(path)
+    d = load_json(path)
     d["data"]["data_dir"] = str(data)
-    _save(path, d)
+    save_json(path, d)
     rc, errors = verify_cli(path, capsys)
     assert rc == 1 and any("schema: at data" in e and "'data_dir' was unexpected" in e for e in errors), errors
 
@@ -221,9 +151,9 @@ def test_a_verifier_pointed_at_the_edited_copy_refuses_it(edited_data_run, capsy
 
 
 def test_a_removed_data_pin_is_rejected(sub, shared_data, capsys) -> None:
-    d = _load(sub)
+    d = load_json(sub)
     d["data"]["files"] = [f for f in d["data"]["files"] if f["path"] != "gsm8k/test.jsonl"]
-    _save(sub, d)
+    save_json(sub, d)
     rc, errors = verify_cli(sub, capsys, "--data-dir", str(shared_data))
     assert rc == 1
     assert errors == ["task skymath_gsm8k: no data pin recorded for it (data.files gsm8k/test.jsonl or data.hub): the "
@@ -231,7 +161,7 @@ def test_a_removed_data_pin_is_rejected(sub, shared_data, capsys) -> None:
 
 
 def test_an_unknown_extra_task_with_copied_samples_is_rejected(sub, shared_data, capsys) -> None:
-    d = _load(sub)
+    d = load_json(sub)
     extra = json.loads(json.dumps(d["tasks"]["skymath_gsm8k"]))
     src = sub.parent / extra["samples"]["path"]
     copy = src.with_name(src.name.replace("skymath_gsm8k", "skymath_gsm8k_extra"))
@@ -239,7 +169,7 @@ def test_an_unknown_extra_task_with_copied_samples_is_rejected(sub, shared_data,
     extra["samples"]["path"] = str(Path(extra["samples"]["path"]).with_name(copy.name))
     d["tasks"]["skymath_gsm8k_extra"] = extra
     next(f for f in d["data"]["files"] if f["path"] == "gsm8k/test.jsonl")["tasks"].append("skymath_gsm8k_extra")
-    _save(sub, d)
+    save_json(sub, d)
     rc, errors = verify_cli(sub, capsys, "--data-dir", str(shared_data))
     assert rc == 1
     assert "task skymath_gsm8k_extra: not a SkyMath task known to this verifier: it cannot be re-graded or pinned" in errors
@@ -247,15 +177,15 @@ def test_an_unknown_extra_task_with_copied_samples_is_rejected(sub, shared_data,
 
 # ------------------------------------------------------------------------------------------ samples
 def test_a_sample_dropped_from_the_middle_with_limit_and_hashes_updated_is_rejected(sub, shared_data, capsys) -> None:
-    f, rows = _rows(sub, "skymath_gsm8k")
+    f, rows = sample_rows(sub, "skymath_gsm8k")
     dropped = _one_wrong(rows)
-    _write_rows(f, [r for r in rows if r is not dropped])
-    rf, res = _results(sub, "skymath_gsm8k")
+    write_rows(f, [r for r in rows if r is not dropped])
+    rf, res = results_json(sub, "skymath_gsm8k")
     res["config"]["limit"] = LIMIT - 1
     rf.write_text(json.dumps(res), encoding="utf-8")
-    d = _load(sub)
+    d = load_json(sub)
     d["tasks"]["skymath_gsm8k"]["limit"] = d["generation"]["per_task"]["skymath_gsm8k"]["limit"] = LIMIT - 1
-    _save(sub, d)
+    save_json(sub, d)
     restate(sub, "skymath_gsm8k")  # metrics now those of the 19 kept samples, everywhere
     rc, errors = verify_cli(sub, capsys, "--data-dir", str(shared_data))
     assert rc == 1
@@ -264,11 +194,11 @@ def test_a_sample_dropped_from_the_middle_with_limit_and_hashes_updated_is_rejec
 
 
 def test_verdicts_edited_under_the_same_grader_version_are_rejected(sub, shared_data, capsys) -> None:
-    f, rows = _rows(sub, "skymath_gsm8k")
+    f, rows = sample_rows(sub, "skymath_gsm8k")
     target = _one_wrong(rows)
     target["strict"] = 1.0
     target["doc"]["skymath"]["strict"]["correct"] = True
-    _write_rows(f, rows)
+    write_rows(f, rows)
     reseal(sub)
     rc, errors = verify_cli(sub, capsys, "--data-dir", str(shared_data))
     assert rc == 1
@@ -280,26 +210,26 @@ def test_verdicts_edited_under_the_same_grader_version_are_rejected(sub, shared_
 def test_verdict_drift_under_another_grader_version_is_only_a_warning(sub, shared_data) -> None:
     from skymath_tasks.report.verify import verify_submission
 
-    f, rows = _rows(sub, "skymath_gsm8k")
+    f, rows = sample_rows(sub, "skymath_gsm8k")
     target = _one_wrong(rows)
     target["strict"] = 1.0
-    _write_rows(f, rows)
+    write_rows(f, rows)
     d = reseal(sub)
     d["versions"]["skymath"] = "0.0.1"
-    _save(sub, d)
+    save_json(sub, d)
     report = verify_submission(sub, data_dir=shared_data)
     assert report.ok, report.render()
     assert any("graded differently (strict)" in w and "SkyMath 0.0.1" in w for w in report.warnings)
 
 
 def test_filtered_resps_that_are_not_the_filtered_resps_are_rejected(sub, shared_data, capsys) -> None:
-    f, rows = _rows(sub, "skymath_gsm8k")
+    f, rows = sample_rows(sub, "skymath_gsm8k")
     target = _one_wrong(rows)
     raw = target["resps"]
     target["filtered_resps"] = [f"The answer is: {target['doc']['gold']}"]
-    _write_rows(f, rows)
+    write_rows(f, rows)
     restate(sub, "skymath_gsm8k")  # metrics, verdicts and lm-eval's results all agree with the edit
-    assert _rows(sub, "skymath_gsm8k")[1][rows.index(target)]["resps"] == raw
+    assert sample_rows(sub, "skymath_gsm8k")[1][rows.index(target)]["resps"] == raw
     rc, errors = verify_cli(sub, capsys, "--data-dir", str(shared_data))
     assert rc == 1
     assert errors == [f"task skymath_gsm8k: filtered_resps of doc_id(s) [{target['doc_id']}] are not what the task's "
@@ -307,7 +237,7 @@ def test_filtered_resps_that_are_not_the_filtered_resps_are_rejected(sub, shared
 
 
 def test_a_metric_edited_in_lm_evals_results_json_is_rejected(sub, shared_data, capsys) -> None:
-    rf, res = _results(sub, "skymath_gsm8k")
+    rf, res = results_json(sub, "skymath_gsm8k")
     true = res["results"]["skymath_gsm8k"]["strict,none"]
     res["results"]["skymath_gsm8k"]["strict,none"] = true + 0.25
     rf.write_text(json.dumps(res, indent=2), encoding="utf-8")
@@ -335,11 +265,11 @@ def test_submit_refuses_an_edited_results_json(shared_data, tmp_path, capsys) ->
 
 # ------------------------------------------------------------------------------------------ paths
 def test_absolute_paths_are_rejected(sub, shared_data, capsys) -> None:
-    d = _load(sub)
+    d = load_json(sub)
     t = d["tasks"]["skymath_gsm8k"]
     t["samples"]["path"] = str((sub.parent / t["samples"]["path"]).resolve())  # the right file, by absolute path
     d["results_files"][0]["path"] = str((sub.parent / d["results_files"][0]["path"]).resolve())
-    _save(sub, d)
+    save_json(sub, d)
     rc, errors = verify_cli(sub, capsys, "--data-dir", str(shared_data))
     assert rc == 1
     assert any(e.startswith("task skymath_gsm8k: samples path '/") and "is absolute" in e for e in errors), errors
@@ -347,12 +277,12 @@ def test_absolute_paths_are_rejected(sub, shared_data, capsys) -> None:
 
 
 def test_paths_leaving_the_submission_folder_are_never_opened(sub, shared_data, tmp_path, capsys) -> None:
-    d = _load(sub)
+    d = load_json(sub)
     t = d["tasks"]["skymath_gsm8k"]
     outside = tmp_path / "outside.jsonl"
     shutil.copyfile(sub.parent / t["samples"]["path"], outside)
     t["samples"]["path"] = "../outside.jsonl"
-    _save(sub, d)
+    save_json(sub, d)
     rc, errors = verify_cli(sub, capsys, "--data-dir", str(shared_data))
     assert rc == 1 and any("samples path '../outside.jsonl' is leaves the submission's folder" in e for e in errors), errors
     # a symlink inside the bundle pointing outside is not followed either
@@ -360,23 +290,23 @@ def test_paths_leaving_the_submission_folder_are_never_opened(sub, shared_data, 
     link = sub.parent / Path(d["tasks"]["skymath_demo"]["samples"]["path"]).parent / "link.jsonl"
     link.symlink_to(outside)
     t["samples"]["path"] = f"{link.parent.name}/link.jsonl"
-    _save(sub, d)
+    save_json(sub, d)
     rc, errors = verify_cli(sub, capsys, "--data-dir", str(shared_data))
     assert rc == 1 and any(e.startswith("task skymath_gsm8k: per-sample log") and "not found in the submission's folder" in e
                            for e in errors), errors
 
 
 def test_a_local_model_path_is_recorded_by_its_name_only(sub, shared_data, capsys) -> None:
-    d = _load(sub)
+    d = load_json(sub)
     d["model"]["id"] = "/home/someone/models/secret-ckpt"
-    _save(sub, d)
+    save_json(sub, d)
     rc, errors = verify_cli(sub, capsys, "--data-dir", str(shared_data))
     assert rc == 1 and any(e.startswith("model id '/home/someone/models/secret-ckpt' is an absolute local path") for e in errors)
 
 
 # ------------------------------------------------------------------------------------------ bad input
 def test_a_samples_file_that_is_not_utf8_fails_with_file_and_line(sub, shared_data, capsys) -> None:
-    f, _ = _rows(sub, "skymath_gsm8k")
+    f, _ = sample_rows(sub, "skymath_gsm8k")
     lines = f.read_bytes().splitlines(keepends=True)
     lines[2] = lines[2].replace(b"Step", b"St\xff\xfep", 1)
     f.write_bytes(b"".join(lines))
@@ -401,10 +331,10 @@ def test_submit_reports_a_non_utf8_log_with_file_and_line(shared_data, tmp_path,
 
 def test_a_50_mb_field_is_never_printed(sub, shared_data, capsys) -> None:
     big = "9" * (50 << 20)
-    d = _load(sub)
+    d = load_json(sub)
     d["model"]["label"] = big
     d["tasks"]["skymath_gsm8k"]["metrics"]["strict"] = "7" * 5000
-    _save(sub, d)
+    save_json(sub, d)
     from skymath_tasks.report.cli import main
 
     assert main(["verify", str(sub), "--data-dir", str(shared_data)]) == 1
@@ -415,10 +345,10 @@ def test_a_50_mb_field_is_never_printed(sub, shared_data, capsys) -> None:
 
 
 def test_a_50_mb_value_in_a_logged_document_is_never_printed(sub, shared_data, capsys) -> None:
-    f, rows = _rows(sub, "skymath_gsm8k")
+    f, rows = sample_rows(sub, "skymath_gsm8k")
     rows[4]["doc"]["question"] = "x" * (50 << 20)
     rows[5]["doc"]["x" * (1 << 20)] = 1  # a megabyte-long field name
-    _write_rows(f, rows)
+    write_rows(f, rows)
     reseal(sub)
     from skymath_tasks.report.cli import main
 
@@ -430,10 +360,10 @@ def test_a_50_mb_value_in_a_logged_document_is_never_printed(sub, shared_data, c
 
 def test_a_prompt_other_than_the_tasks_is_rejected(sub, shared_data, capsys) -> None:
     """Answers obtained with a hint in the prompt: the logged documents and numbers are all genuine."""
-    f, rows = _rows(sub, "skymath_gsm8k")
+    f, rows = sample_rows(sub, "skymath_gsm8k")
     target = rows[6]
     target["arguments"]["gen_args_0"]["arg_0"] += f" (Hint: the answer is {target['doc']['gold']}.)"
-    _write_rows(f, rows)
+    write_rows(f, rows)
     reseal(sub)
     rc, errors = verify_cli(sub, capsys, "--data-dir", str(shared_data))
     assert rc == 1
@@ -442,16 +372,16 @@ def test_a_prompt_other_than_the_tasks_is_rejected(sub, shared_data, capsys) -> 
 
 
 def test_sampled_decoding_is_rejected(sub, shared_data, capsys) -> None:
-    f, rows = _rows(sub, "skymath_gsm8k")
+    f, rows = sample_rows(sub, "skymath_gsm8k")
     for r in rows:
         r["arguments"]["gen_args_0"]["arg_1"].update(do_sample=True, temperature=0.7)
-    _write_rows(f, rows)
-    rf, res = _results(sub, "skymath_gsm8k")
+    write_rows(f, rows)
+    rf, res = results_json(sub, "skymath_gsm8k")
     res["configs"]["skymath_gsm8k"]["generation_kwargs"].update(do_sample=True, temperature=0.7)
     rf.write_text(json.dumps(res), encoding="utf-8")
-    d = _load(sub)
+    d = load_json(sub)
     d["generation"]["per_task"]["skymath_gsm8k"]["generation_kwargs"].update(do_sample=True, temperature=0.7)
-    _save(sub, d)
+    save_json(sub, d)
     reseal(sub)
     rc, errors = verify_cli(sub, capsys, "--data-dir", str(shared_data))
     assert rc == 1
