@@ -354,6 +354,12 @@ def _check_requests(report: VerifyReport, where: str, samples: Sequence[dict[str
     instruction) the task's own prompt for the document."""
     check_prompt = (gen.get("num_fewshot") in (0, None) and not generation.get("apply_chat_template")
                     and not generation.get("system_instruction_sha"))
+    if check_prompt and samples:
+        # lm-eval's zero-shot context is the task description plus doc_to_text; SkyMath tasks have no
+        # description, so doc_to_text alone is the prompt (fewshot_context compiles templates per call)
+        first = docs[samples[0]["doc_id"]]
+        exact = task_obj.fewshot_context(first, 0) == task_obj.doc_to_text(first)
+        prompt_of = task_obj.doc_to_text if exact else (lambda doc: task_obj.fewshot_context(doc, 0))
     recorded = _normal(gen.get("generation_kwargs"))
     bad_prompt, bad_kwargs, sampled = [], [], []
     for s in samples:
@@ -371,7 +377,7 @@ def _check_requests(report: VerifyReport, where: str, samples: Sequence[dict[str
             sampled.append(s["doc_id"])
         if recorded is not None and kwargs != recorded:
             bad_kwargs.append(s["doc_id"])
-        if check_prompt and prompt != task_obj.fewshot_context(docs[s["doc_id"]], 0):
+        if check_prompt and prompt != prompt_of(docs[s["doc_id"]]):
             bad_prompt.append(s["doc_id"])
     if sampled:
         report.error(f"{where}: doc_id(s) {sampled[:10]} were generated with sampling (do_sample/temperature): the "
