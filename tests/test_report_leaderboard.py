@@ -305,3 +305,20 @@ def test_the_site_sorts_in_a_real_browser(site, submissions, tmp_path) -> None:
         browser.save_screenshot(str(tmp_path / "model_page.png"))
     finally:
         browser.quit()
+
+
+def test_the_site_is_never_written_over_an_unrelated_folder(tmp_path, capsys) -> None:
+    from skymath_tasks.report.cli import main
+
+    mine = tmp_path / "project"
+    (mine / "models").mkdir(parents=True)
+    (mine / "models" / "weights.bin").write_bytes(b"precious")
+    assert main(["leaderboard", str(tmp_path / "none.submission.json"), "--output-dir", str(mine)]) == 2
+    assert "is not empty and not a leaderboard site built here" in capsys.readouterr().err
+    assert (mine / "models" / "weights.bin").read_bytes() == b"precious"
+    site = tmp_path / "site"
+    for _ in range(2):  # a new folder, then a rebuild of the same site
+        assert main(["leaderboard", str(tmp_path / "none.submission.json"), "--output-dir", str(site)]) == 1
+        out = capsys.readouterr().out
+        assert "0 submission(s)" in out and "left out (verification failed)" in out and "cannot read submission" in out
+        assert (site / "index.html").is_file() and (site / ".skymath-leaderboard").is_file()

@@ -386,3 +386,14 @@ def test_sampled_decoding_is_rejected(sub, shared_data, capsys) -> None:
     rc, errors = verify_cli(sub, capsys, "--data-dir", str(shared_data))
     assert rc == 1
     assert len(errors) == 1 and errors[0].startswith("task skymath_gsm8k: doc_id(s) [0, 1, 2") and "sampling" in errors[0]
+
+
+def test_moved_bundle_files_are_found_with_samples_dir(sub, shared_data, tmp_path, capsys) -> None:
+    """The verifier may name where the bundle's files are now (looked up by file name, hashes still checked)."""
+    moved = tmp_path / "moved"
+    bundle = sub.parent / load_json(sub)["results_files"][0]["path"].split("/")[0]
+    shutil.move(str(bundle), moved)
+    rc, errors = verify_cli(sub, capsys, "--data-dir", str(shared_data))
+    assert rc == 1 and any("not found in the submission's folder (pass --samples-dir if it moved)" in e for e in errors)
+    rc, errors = verify_cli(sub, capsys, "--data-dir", str(shared_data), "--samples-dir", str(moved))
+    assert rc == 0 and errors == []

@@ -32,12 +32,15 @@ from typing import Any
 
 from skymath_tasks.benchmarks import DISTRACTOR_LEVELS, LEVELS, MATH_SUBJECTS
 from skymath_tasks.metrics import BASE_METRICS
+from skymath_tasks.report.loader import ReportInputError
 from skymath_tasks.report.reference import reference_table
 from skymath_tasks.report.verify import VerifyReport, verify_submission
 
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).with_name("site_assets")
+#: written into every site folder: a rebuild replaces only folders that carry it
+MARKER = ".skymath-leaderboard"
 
 
 @dataclass(frozen=True)
@@ -193,10 +196,14 @@ def build_site(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike, d
 
 def _write(site: Site) -> None:
     out = site.out_dir
+    if out.exists() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise ReportInputError(f"{out} is not empty and not a leaderboard site built here: choose an empty or new folder")
     for sub in ("models", "submissions"):
         if (out / sub).exists():
             shutil.rmtree(out / sub)
     (out / "models").mkdir(parents=True)
+    (out / MARKER).write_text("built by skymath-report leaderboard; a rebuild replaces this folder's content\n",
+                              encoding="utf-8")
     (out / "submissions").mkdir()
     for name in ("style.css", "leaderboard.js"):
         shutil.copyfile(ASSETS / name, out / name)

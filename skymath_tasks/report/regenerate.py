@@ -150,6 +150,7 @@ def _run(backend: str, model_args: str, samples: dict[str, list[int]], *, data_d
          batch_size: int | str, device: str | None, num_fewshot: int | None, apply_chat_template: bool,
          fewshot_as_multiturn: bool) -> dict[str, dict[int, dict[str, Any]]]:
     """lm-eval on exactly these documents -> task -> doc_id -> logged sample."""
+    import lm_eval.models  # noqa: F401  lm-eval registers its own backends only when no other model is registered
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 

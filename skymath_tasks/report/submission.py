@@ -168,13 +168,13 @@ def recompute_metrics(samples: Sequence[dict[str, Any]], td: TaskData,
     """Our grader over logged responses -> (task metrics, per mode the doc_ids graded unlike the log).
 
     The same per-sample metrics and aggregations as the task itself (skymath_tasks.metrics). A sample
-    whose logged verdict (lm-eval's per-sample value, or the task's ``doc.skymath`` record) disagrees
-    with the re-grade is listed under its mode."""
+    whose logged verdicts (lm-eval's per-sample value and the task's ``doc.skymath`` record) include one
+    that differs from the re-grade is listed under its mode."""
     graded = regrade(samples, td, docs)
     out: dict[str, Any] = aggregate([values for _, values in graded], metric_names(td.answer_type, td.by_subject))
     drift: dict[str, list[int]] = {}
     for mode in MODES:
-        bad = [s["doc_id"] for s, (g, _) in zip(samples, graded) if _logged_verdict(s, mode) not in (None, g[mode].correct)]
+        bad = [s["doc_id"] for s, (g, _) in zip(samples, graded) if logged_verdicts(s, mode) - {g[mode].correct}]
         if bad:
             drift[mode] = bad
     out["_correct"] = {mode: sum(g[mode].correct for g, _ in graded) for mode in MODES}
@@ -182,9 +182,9 @@ def recompute_metrics(samples: Sequence[dict[str, Any]], td: TaskData,
     return out, drift
 
 
-def _logged_verdict(sample: Mapping[str, Any], mode: str) -> bool | None:
-    """The verdict the run logged for ``mode``; None when it logged none. Two records that disagree
-    with each other count as a verdict no re-grade can match."""
+def logged_verdicts(sample: Mapping[str, Any], mode: str) -> set[bool]:
+    """The verdicts the run logged for ``mode``: lm-eval's per-sample metric value and the task's
+    ``doc.skymath`` record (empty when it logged neither)."""
     found: set[bool] = set()
     value = sample.get(mode)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -192,9 +192,7 @@ def _logged_verdict(sample: Mapping[str, Any], mode: str) -> bool | None:
     record = (sample.get("doc") or {}).get("skymath")
     if isinstance(record, dict) and isinstance(record.get(mode), dict) and isinstance(record[mode].get("correct"), bool):
         found.add(record[mode]["correct"])
-    if len(found) > 1:
-        return "conflict"  # type: ignore[return-value]
-    return found.pop() if found else None
+    return found
 
 
 def logged_metrics(samples: Sequence[dict[str, Any]], td: TaskData) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 def run_and_save(out_dir: Path, *, model: Any, model_args: str | None, tasks: list[str], data_dir: Path,
                  limit: int | float | None = None, gen_kwargs: str | None = None, batch_size: int = 1) -> Path:
     """One lm-eval run into ``out_dir``; returns the folder lm-eval wrote (``out_dir/<model name>``)."""
+    import lm_eval.models  # noqa: F401  (registered lazily only while no other model is: the replay model is)
     from lm_eval import simple_evaluate
     from lm_eval.loggers import EvaluationTracker
     from lm_eval.tasks import TaskManager
