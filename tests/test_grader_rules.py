@@ -107,6 +107,7 @@ def test_r4_percent_has_one_reading() -> None:
     assert not credited("0.24\\%", "0.24", question=q_prob)
     assert credited("24\\%", "0.24", question=q_prob)
     assert credited("24\\%", "24", question="What percent of the marbles are red?")
+    assert credited("24\\%", "24", question="红色弹珠占百分之几？")  # the Chinese tasks ask in percent too
 
 
 def test_r5_chains_and_equations() -> None:

@@ -197,7 +197,7 @@ def _singular_forms(word: str) -> set[str]:
 _ASKED_LABELS = re.compile(r"(?:value of|values of|what is|what are|what's|find|compute|determine|solve for|solve)"
                            r"\s+((?:\$[^$]{1,16}\$(?:\s*,\s*|\s*,?\s+and\s+)?)+)", re.I)
 _SOLVE_FOR = re.compile(r"\bsolve for ([A-Za-z])\b", re.I)
-_PERCENT_WORD = re.compile(r"%|percent", re.I)
+_PERCENT_WORD = re.compile(r"%|％|per ?cent|百分", re.I)
 
 
 def _is_label(text: str) -> bool:
