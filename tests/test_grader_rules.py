@@ -83,6 +83,7 @@ def test_r3_units_nouns_and_value_words() -> None:
     # a value word is never a unit, even when the question uses it
     assert not credited("2 dozen", "2", question="How many dozen eggs did she buy?")
     assert not credited("5 invalid", "5", question="How many ballots were invalid?")
+    assert not credited("5 estimated", "5", question="What is the estimated number of birds?")
 
 
 def test_r3_units_must_agree_and_match_what_is_asked() -> None:

@@ -136,6 +136,9 @@ zero one two three four five six seven eight nine ten eleven twelve thirteen fou
 seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety
 left remaining extra additional another other others
 positive negative odd even prime real imaginary complex integer integers rational irrational
+estimate estimated estimation guess guessed likely unlikely expected average mean median rounded round
+nearest close closest near minimum maximum initially originally before after now later earlier first last
+final answer result sum difference product quotient value number amount net gross ratio rate
 """.split()) | frozenset(MULTIPLIERS) | frozenset(DENOMINATORS)
 
 _QUESTION_WORD = re.compile(r"[A-Za-z]{3,}")
