@@ -7,6 +7,9 @@ dependencies: see ``demo_model``), then prints each problem's extracted answer a
 grading mode, and writes the paper-layout tables with ``skymath-report``. A 135M model gets few of
 these right: the point is the path (prompt, generation, extraction, grading, report), which is the
 one a 7B model takes through ``--model vllm``.
+
+``--export-hf DIR`` writes the same model as a plain Hugging Face folder instead (for ``transformers
+serve``, vLLM or ``--model-dir``), see ``gguf_export``.
 """
 
 from __future__ import annotations
@@ -103,11 +106,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gguf", help=f"a local GGUF file to run instead of the demo's SmolLM2 (also ${ENV_GGUF})")
     p.add_argument("--no-fetch", action="store_true",
                    help="never download the model; fail with instructions if it is not installed or cached")
+    p.add_argument("--export-hf", metavar="DIR",
+                   help="do not run the demo: write the model (SmolLM2, or --gguf) as a plain Hugging Face "
+                        "folder DIR for transformers serve / vLLM / --model-dir, checked by greedy generation")
+    p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"),
+                   help="weights dtype of --export-hf (default float32: the de-quantized GGUF weights exactly)")
     return p
+
+
+def export(args: argparse.Namespace) -> int:
+    from skymath_tasks.gguf_export import ExportError, check_target, export_hf
+
+    out = Path(args.export_hf).expanduser()
+    try:
+        check_target(out)  # before fetching anything
+        done = export_hf(find_gguf(args), out, dtype=args.dtype)
+    except (DemoError, ExportError) as exc:
+        print(f"skymath-demo: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {done.out_dir} ({done.size_bytes / 1e6:.0f} MB, {done.dtype}; greedy check passed). Use it with "
+          f"`transformers serve {done.out_dir}`, vLLM (`--model {done.out_dir}`) or `skymath-demo --model-dir {done.out_dir}`")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.export_hf:
+        return export(args)
     out_dir = Path(args.out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
