@@ -114,8 +114,12 @@ def export_model(
         del config.quantization_config  # the GGUF entry is what makes save_pretrained refuse
     config.architectures = [type(source).__name__]
     config.dtype = dtype
-    plain = type(source)(config).to(torch_dtype)
-    plain.load_state_dict(source.state_dict(), strict=True)  # copies (and casts) every tensor
+    # Built in the target dtype the way from_pretrained builds it (buffers such as RoPE's inv_freq stay
+    # float32; `.to(dtype)` would cast them too and change a bfloat16 model's generations).
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch_dtype)
+    if type(plain) is not type(source):
+        raise ExportError(f"{type(source).__name__} came back as {type(plain).__name__} from its config")
+    plain.load_state_dict(source.state_dict(), strict=True)  # copies (and casts) every weight
     plain.generation_config = copy.deepcopy(source.generation_config)
     plain.eval()
     reference = source if torch_dtype == torch.float32 else plain  # plain = source cast to dtype

@@ -44,7 +44,6 @@ def test_exported_folder_loads_plainly_and_generates_the_same_greedy_tokens(smol
 
     out = tmp_path / "smollm2-hf"
     export_model(gguf_model, gguf_tok, out, source_name=smollm2_gguf.name)
-    del gguf_model
 
     config = json.loads((out / "config.json").read_text())
     assert config["architectures"] == ["LlamaForCausalLM"]  # what transformers serve / vLLM dispatch on
@@ -59,3 +58,13 @@ def test_exported_folder_loads_plainly_and_generates_the_same_greedy_tokens(smol
     assert got_prompt == want_prompt
     assert got == want
     plain.save_pretrained(tmp_path / "again")  # and it can be saved like any model
+    del plain
+
+    # bfloat16: half the size, and it generates what the float32 folder loaded as bfloat16 generates.
+    half = tmp_path / "smollm2-bf16"
+    export_model(gguf_model, gguf_tok, half, dtype="bfloat16")
+    assert json.loads((half / "config.json").read_text())["dtype"] == "bfloat16"
+    assert (half / "model.safetensors").stat().st_size < 300e6
+    _, from_half = greedy(AutoModelForCausalLM.from_pretrained(half, dtype=torch.bfloat16), plain_tok)
+    _, from_full = greedy(AutoModelForCausalLM.from_pretrained(out, dtype=torch.bfloat16), plain_tok)
+    assert from_half == from_full
