@@ -24,7 +24,7 @@ SCANNED = ("skymath_tasks", "task_configs", "synth", "training", "bench")
 #: layer of every skymath_tasks module (a package prefix covers its submodules); order = rank
 LAYERS: dict[str, tuple[str, ...]] = {
     "core": ("skymath_tasks.benchmarks", "skymath_tasks.prompts", "skymath_tasks.jsonl_io",
-             "skymath_tasks.cli_options"),
+             "skymath_tasks.cli_options", "skymath_tasks.demo_model", "skymath_tasks.gguf_export"),
     # the package root re-exports extract_answer / score lazily, so it sits with grading
     "grading": ("skymath_tasks.__init__", "skymath_tasks.extract", "skymath_tasks.metamath", "skymath_tasks.grader",
                 "skymath_tasks.scoring", "skymath_tasks.gold", "skymath_tasks.metrics"),
