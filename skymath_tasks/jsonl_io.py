@@ -9,7 +9,7 @@ be malformed or huge, and writes results that must survive a crash. The rules ar
 * **a byte limit per row**: a line longer than :func:`max_row_bytes` (default
   :data:`DEFAULT_MAX_ROW_BYTES`, 16 MiB; ``$SKYMATH_MAX_ROW_BYTES`` or each command's
   ``--max-row-bytes`` changes it) is measured while it streams past and never held in memory;
-* **fail fast or skip and record**: ``on_error="raise"`` stops at the first bad row,
+* **fail fast or skip and record**: ``on_error="fail"`` stops at the first bad row,
   ``on_error="skip"`` goes on and writes each skipped row (line, reason, message, a cut excerpt) to a
   rejects file (:class:`RejectsWriter`);
 * **long values are cut** in messages (:func:`excerpt`: the first and last 80 characters and the
@@ -50,8 +50,10 @@ ENV_MAX_ROW_BYTES = "SKYMATH_MAX_ROW_BYTES"
 #: Characters kept at each end of a long value shown in a message.
 EXCERPT_CHARS = 80
 
-OnError = Literal["raise", "skip"]
-ON_ERROR_CHOICES: tuple[str, ...] = ("raise", "skip")
+#: What a reader does with a bad row: stop with its DataError ("fail", also spelled "raise"), or skip it and
+#: record it ("skip").
+OnError = Literal["fail", "raise", "skip"]
+ON_ERROR_CHOICES: tuple[str, ...] = ("fail", "skip")
 
 _override: list[int] = []  # set by row_byte_limit() (a command's --max-row-bytes), innermost last
 
@@ -185,17 +187,23 @@ class LongLine:
         return suffix == b"\n" and self.size > self.content
 
 
-def read_line(fh: IO[bytes], limit: int) -> bytes | LongLine:
+def read_line(fh: IO[bytes], limit: int, on_chunk: Callable[[bytes], Any] | None = None) -> bytes | LongLine:
     """The next line of a binary file, newline included (``b""`` at the end). A line whose bytes before
-    the newline exceed ``limit`` is read in 1 MiB pieces, counted and dropped: a :class:`LongLine`."""
+    the newline exceed ``limit`` is read in 1 MiB pieces (each given to ``on_chunk``, e.g. a hasher),
+    counted and dropped: a :class:`LongLine`."""
     raw = fh.readline(limit + 1)
     if len(raw) <= limit or raw.endswith(b"\n"):
         return raw
     head, size = raw[: 8 * EXCERPT_CHARS], len(raw)
+    if on_chunk is not None:
+        on_chunk(raw)
+    del raw
     newline = False
     while True:
         chunk = fh.readline(1 << 20)
         size += len(chunk)
+        if on_chunk is not None and chunk:
+            on_chunk(chunk)
         if not chunk:
             break
         if chunk.endswith(b"\n"):
@@ -240,7 +248,7 @@ def parse_line(path: str | os.PathLike, lineno: int, raw: bytes | LongLine) -> d
     if value is _BLANK:
         return None
     if type(value) is not dict:
-        raise DataError(path, lineno, f"expected a JSON object, got {_json_type(value)}", reason="not_object")
+        raise DataError(path, lineno, f"expected a JSON object, got {type(value).__name__}", reason="not_object")
     return value
 
 
@@ -261,11 +269,6 @@ def _slow_parse(path: str | os.PathLike, lineno: int, raw: bytes) -> Any:
         raise DataError(path, lineno, f"not valid JSON ({exc.msg} at column {exc.colno})", reason="bad_json") from None
     except RecursionError:
         raise DataError(path, lineno, "not valid JSON (nested too deeply)", reason="bad_json") from None
-
-
-def _json_type(value: Any) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null",
-            int: "number", float: "number"}.get(type(value), type(value).__name__)
 
 
 def type_name(expected: type | tuple[type, ...]) -> str:
@@ -340,6 +343,15 @@ class RejectsWriter:
 # --------------------------------------------------------------------------------------------------
 
 
+def check_on_error(value: str) -> OnError:
+    """``"fail"`` or ``"skip"`` (``"raise"`` is read as ``"fail"``)."""
+    if value == "raise":
+        return "fail"
+    if value not in ON_ERROR_CHOICES:
+        raise ValueError(f"on a bad row: expected one of {ON_ERROR_CHOICES}, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
 def empty_file_error(path: str | os.PathLike, blank_lines: int = 0) -> DataError:
     what = f"only {blank_lines} blank line(s)" if blank_lines else "the file is empty"
     return DataError(path, 1, f"no rows: {what}", reason="empty")
@@ -358,7 +370,7 @@ class JsonlReader:
     required: Sequence[str] = ()
     types: dict[str, type | tuple[type, ...]] | None = None
     max_row_bytes: int | str | None = None
-    on_error: OnError = "raise"
+    on_error: OnError = "fail"
     rejects: str | os.PathLike | RejectsWriter | None = None
     allow_empty: bool = True
     check: Callable[[int, dict[str, Any]], None] | None = None
@@ -366,8 +378,7 @@ class JsonlReader:
     rejected: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
-        if self.on_error not in ON_ERROR_CHOICES:
-            raise ValueError(f"on_error must be one of {ON_ERROR_CHOICES}, got {self.on_error!r}")
+        self.on_error = check_on_error(self.on_error)
         self.limit = max_row_bytes(self.max_row_bytes)
 
     def __iter__(self) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -392,7 +403,7 @@ class JsonlReader:
                         if self.check is not None:
                             self.check(lineno, row)
                     except DataError as err:
-                        if self.on_error == "raise":
+                        if self.on_error == "fail":
                             raise
                         self.rejected += 1
                         log.warning("skipping %s", err)
@@ -424,7 +435,7 @@ def iter_jsonl(
     types: dict[str, type | tuple[type, ...]] | None = None,
     *,
     max_row_bytes: int | str | None = None,
-    on_error: OnError = "raise",
+    on_error: OnError = "fail",
     rejects: str | os.PathLike | RejectsWriter | None = None,
     allow_empty: bool = True,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -670,7 +681,7 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 __all__ = [
     "DataError", "CorruptOutputError", "DEFAULT_MAX_ROW_BYTES", "ENV_MAX_ROW_BYTES", "EXCERPT_CHARS",
-    "ON_ERROR_CHOICES", "excerpt", "parse_size", "max_row_bytes", "row_byte_limit", "LongLine", "read_line",
+    "ON_ERROR_CHOICES", "OnError", "check_on_error", "excerpt", "parse_size", "max_row_bytes", "row_byte_limit", "LongLine", "read_line",
     "iter_lines", "parse_line", "check_fields", "type_name", "reject_record", "RejectsWriter", "JsonlReader",
     "empty_file_error", "iter_jsonl", "iter_raw_rows", "read_jsonl", "read_json", "stream_output_rows",
     "read_output_rows", "RepairReport", "repair_output_file", "JsonlAppender", "write_jsonl", "file_sha256",

@@ -32,7 +32,7 @@ GOOD = b'{"q": "a", "n": 1}\n'
 # kind -> (bad line, reason, words the message must contain)
 BAD_ROWS = {
     "bad_json": (b'{"q": "a", "n": \n', "bad_json", "not valid JSON"),
-    "not_object": (b'["q", 1]\n', "not_object", "expected a JSON object, got array"),
+    "not_object": (b'["q", 1]\n', "not_object", "expected a JSON object, got list"),
     "missing_field": (b'{"n": 1}\n', "missing", "field 'q': missing"),
     "null_field": (b'{"q": null, "n": 1}\n', "missing", "field 'q': missing"),
     "wrong_type": (b'{"q": 7, "n": 1}\n', "wrong_type", "field 'q': expected str, got int"),

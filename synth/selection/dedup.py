@@ -123,7 +123,7 @@ class DedupFilter(PerRowFilter):
 
     name = "dedup"
 
-    def __init__(self, reader: RowReader, cfg: DedupConfig):
+    def __init__(self, reader: RowReader, cfg: DedupConfig, on_bad_row: str = "fail"):
         if not 0 < cfg.threshold <= 1:
             raise ValueError("threshold must be in (0, 1]")
         self.cfg = cfg
@@ -131,10 +131,14 @@ class DedupFilter(PerRowFilter):
         lines: list[int] = []
         sig_parts: list[np.ndarray] = []
         batch: list[np.ndarray] = []
-        scan = InputScan(reader)
-        for row in scan:
-            batch.append(shingle_hashes("\n".join(row.text(f) for f in cfg.fields), cfg.shingle))
-            lines.append(row.lineno)
+        scan = self.scan = InputScan(reader, on_bad_row)
+
+        def shingles(row: Row) -> tuple[int, np.ndarray]:
+            return row.lineno, shingle_hashes("\n".join(row.text(f) for f in cfg.fields), cfg.shingle)
+
+        for lineno, sh in scan.each(shingles):
+            batch.append(sh)
+            lines.append(lineno)
             if len(batch) >= cfg.batch_rows:
                 sig_parts.append(hasher.signatures(batch))
                 batch = []
@@ -149,6 +153,7 @@ class DedupFilter(PerRowFilter):
         return {**asdict(self.cfg), "input": self.input_digest}
 
     def decide(self, row: Row) -> Decision:
+        self.scan.reraise(row)  # a row skipped while scanning (skip mode) is rejected again, with its error
         i = int(np.searchsorted(self.lines, row.lineno))
         root = int(self.roots[i])
         if root == i:
@@ -160,13 +165,18 @@ class DedupFilter(PerRowFilter):
 
 
 def dedup_file(input_path: str | os.PathLike, output_path: str | os.PathLike, cfg: DedupConfig | None = None,
-               *, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
+               *, overwrite: bool = False, progress: bool = True, on_bad_row: str = "fail") -> dict[str, Any]:
     """Write the rows of ``input_path`` without near-duplicates (lines unchanged, input order) and
     ``<output>.removed.jsonl`` (each removed line, the line it duplicates, the estimated similarity)."""
     cfg = cfg or DedupConfig()
-    reader = RowReader(input_path, cfg.batch_rows)
+    reader = RowReader(input_path, cfg.batch_rows, allow_empty=False)
     files = StepFiles.beside(output_path, ".removed.jsonl")
-    report = run_step(reader, DedupFilter(reader, cfg), files, log_format="removed", overwrite=overwrite,
-                      progress=progress)
+    report = run_step(reader, DedupFilter(reader, cfg, on_bad_row), files, log_format="removed", overwrite=overwrite,
+                      progress=progress, on_bad_row=on_bad_row)
     return {"rows": report.rows, "kept": report.kept, "removed": report.removed, "output": str(files.kept),
-            "removed_file": str(files.log), "threshold": cfg.threshold, "num_perm": cfg.num_perm, "bands": cfg.bands}
+            "removed_file": str(files.log), "threshold": cfg.threshold, "num_perm": cfg.num_perm, "bands": cfg.bands,
+            **_rejected(report)}
+
+
+def _rejected(report: Any) -> dict[str, Any]:
+    return {"rejected": report.rejected, "rejects_file": report.rejects} if report.rejected else {}
