@@ -76,7 +76,7 @@ def excerpt(value: Any, keep: int = EXCERPT_CHARS, *, quote: bool = True) -> str
     return f"{show(text[:keep])} … {show(text[-keep:])} ({len(text)} characters)"
 
 
-def _cut_message(text: str, keep: int = EXCERPT_CHARS) -> str:
+def cut_message(text: str, keep: int = EXCERPT_CHARS) -> str:
     """A whole message that grew too long (a caller put a huge value in it): its ends and its length."""
     if len(text) <= 4 * keep + 200:
         return text
@@ -95,7 +95,7 @@ class DataError(ValueError):
         self.path = str(path)
         self.line = line
         self.field = field
-        self.message = _cut_message(str(message))
+        self.message = cut_message(str(message))
         self.reason = reason or ("missing" if self.message.startswith("missing") else "invalid")
         where = self.path if line is None else f"{self.path}:{line}"
         what = f"field '{field}': {self.message}" if field else self.message
@@ -301,7 +301,8 @@ def check_fields(path: str | os.PathLike, lineno: int, row: dict[str, Any], requ
 
 def reject_record(err: DataError, raw: bytes | LongLine | None = None) -> dict[str, Any]:
     """One line of a rejects file: where, why, and a cut excerpt of the row (never the whole row)."""
-    rec: dict[str, Any] = {"line": err.line, "reason": err.reason, "field": err.field, "message": err.message}
+    rec: dict[str, Any] = {"file": err.path, "line": err.line, "reason": err.reason, "field": err.field,
+                           "message": err.message}
     if isinstance(raw, LongLine):
         head = raw.head.decode("utf-8", "backslashreplace")[:EXCERPT_CHARS]
         rec.update(bytes=raw.size, excerpt=f"{head} … ({raw.content} bytes)")
@@ -681,7 +682,7 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 __all__ = [
     "DataError", "CorruptOutputError", "DEFAULT_MAX_ROW_BYTES", "ENV_MAX_ROW_BYTES", "EXCERPT_CHARS",
-    "ON_ERROR_CHOICES", "OnError", "check_on_error", "excerpt", "parse_size", "max_row_bytes", "row_byte_limit", "LongLine", "read_line",
+    "ON_ERROR_CHOICES", "OnError", "check_on_error", "excerpt", "cut_message", "parse_size", "max_row_bytes", "row_byte_limit", "LongLine", "read_line",
     "iter_lines", "parse_line", "check_fields", "type_name", "reject_record", "RejectsWriter", "JsonlReader",
     "empty_file_error", "iter_jsonl", "iter_raw_rows", "read_jsonl", "read_json", "stream_output_rows",
     "read_output_rows", "RepairReport", "repair_output_file", "JsonlAppender", "write_jsonl", "file_sha256",
