@@ -237,3 +237,46 @@ def test_decontamination_stopped_by_a_bad_line_resumes_after_the_fix_to_the_clea
     assert (tmp_path / "k.jsonl").read_bytes() == (tmp_path / "ck.jsonl").read_bytes()
     assert (tmp_path / "r.jsonl").read_bytes() == (tmp_path / "cr.jsonl").read_bytes()
     assert (resumed.rows, resumed.removed) == (clean.rows, clean.removed) == (rows, len(range(0, rows, 9)))
+
+
+# -------------------------------------------------------------------------------- dedup in bounded memory
+
+
+def _one_pass_shingles(text: str, k: int):
+    """The plain definition: every k-gram of the normalised words of the whole text, hashed at once."""
+    import numpy as np
+
+    from synth.selection.decontam import prepare, text_token_hashes
+
+    h = text_token_hashes(prepare(text, "llemma"))
+    if len(h) == 0:
+        return np.zeros(1, np.uint64)
+    k = min(k, len(h))
+    with np.errstate(over="ignore"):
+        out = np.zeros(len(h) - k + 1, np.uint64)
+        for j in range(k):
+            out = out * np.uint64(0x100000001B3) + h[j : j + len(out)]
+    return np.unique(out)
+
+
+def test_dedup_shingles_and_signatures_are_the_same_in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    import synth.selection.dedup as dedup
+
+    rng = random.Random(0)
+    monkeypatch.setattr(dedup, "PIECE_CHARS", 37)  # every text below is cut into several pieces
+    for _ in range(200):
+        words = [rng.choice(["a", "bb", "Ccc", "é", "x" * rng.randint(1, 60)]) for _ in range(rng.randint(0, 40))]
+        text = "".join(w + rng.choice([" ", "\n", "\u3000", "  "]) for w in words)
+        for k in (1, 2, 5):
+            assert np.array_equal(dedup.shingle_hashes(text, k), _one_pass_shingles(text, k)), (text, k)
+    hasher = dedup.MinHasher(16, seed=3)
+    sets = [_one_pass_shingles(" ".join(rng.choice("abcdefg") for _ in range(rng.randint(1, 200))), 3)
+            for _ in range(40)]
+    lens = np.array([len(s) for s in sets])
+    allx = np.concatenate(sets)
+    with np.errstate(over="ignore"):  # all shingles of all rows in one matrix: what the step did before
+        hv = ((allx[:, None] * hasher.a[None, :] + hasher.b[None, :]) >> np.uint64(32)).astype(np.uint32)
+    one_pass = np.minimum.reduceat(hv, np.concatenate([[0], np.cumsum(lens)[:-1]]), axis=0)
+    assert np.array_equal(hasher.signatures(sets, chunk=7), one_pass)
