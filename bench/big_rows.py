@@ -2,7 +2,10 @@
 budget, and the cost of an over-long row in training. Prints figures; nothing is asserted.
 
 Each measurement is a fresh child process (the real console script where there is one); its peak RSS
-comes from ``wait4``, so it is that process's own. Measured in the same run:
+comes from ``wait4``, so it is that process's own. (Linux counts a child's peak from the fork, when it
+is a copy of its parent, so the parent here stays small: inputs and the tiny tokenizer are made by
+children too; the parent's own peak RSS is printed as the floor of every figure.) Measured in the same
+run:
 
 * ``skymath-synth decontaminate`` (GSM8K + MATH test, n=30) on
   - a file of ``--big-rows`` rows of ``--big-mb`` MB each (MATH train solutions run together, a MATH
@@ -153,6 +156,33 @@ def train_child(tok_dir: Path, text_file: Path, mode: str) -> dict:
             "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
 
 
+def _child(args) -> None:
+    """Work done in a child so the measuring parent stays small (see the module docstring)."""
+    work = Path(args.workdir)
+    if args.child == "inputs":
+        out = make_inputs(work, _data_dir(args), args)
+        text_file = work / "train_row.txt"
+        train = [json.loads(x) for x in (_data_dir(args) / "math" / "train.jsonl").open()]
+        text_file.write_text(_math_text(random.Random(1), train, args.train_mb * 1_000_000), encoding="utf-8")
+        out["text_file"] = text_file
+    else:
+        from skymath_tasks.devtools.tiny_model import build_tiny_llama
+
+        out = {"tok_dir": build_tiny_llama(work / "tiny")}
+    print(json.dumps(out, default=str))
+
+
+def _run_child(kind: str, args) -> dict:
+    argv = [sys.executable, __file__, "--child", kind, "--workdir", str(args.workdir), "--big-mb", str(args.big_mb),
+            "--big-rows", str(args.big_rows), "--rows-80k", str(args.rows_80k), "--train-mb", str(args.train_mb)]
+    if args.data_dir:
+        argv += ["--data-dir", args.data_dir]
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(proc.stderr[-3000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--big-mb", type=int, default=50, help="MB per row of the big-row file")
@@ -163,14 +193,18 @@ def main() -> None:
     ap.add_argument("--data-dir")
     ap.add_argument("--workdir", help="where the files go (default: a temp dir, deleted after)")
     ap.add_argument("--skip-baseline", action="store_true", help="do not run the unbounded baseline")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        return _child(args)
     data = _data_dir(args)
-    tmp = tempfile.TemporaryDirectory(dir=args.workdir) if not args.workdir else None
+    tmp = tempfile.TemporaryDirectory() if not args.workdir else None
     work = Path(tmp.name if tmp else args.workdir)
     work.mkdir(parents=True, exist_ok=True)
+    args.workdir = str(work)
     load = os.getloadavg()
     print(f"# big rows: load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at start, {os.cpu_count()} CPUs")
-    inputs = make_inputs(work, data, args)
+    inputs = {k: (Path(v) if k in ("big", "small", "text_file") else v) for k, v in _run_child("inputs", args).items()}
     print(f"inputs: {args.big_rows} rows x {args.big_mb} MB ({inputs['big_bytes'] / 1e6:.0f} MB), "
           f"{args.rows_80k} rows x 80 KB ({inputs['small_bytes'] / 1e6:.0f} MB)")
     results: dict = {"budget_mb": args.budget_mb, "inputs": {k: str(v) for k, v in inputs.items()}}
@@ -210,12 +244,8 @@ def main() -> None:
         results[f"dedup {label}"] = r
 
     print(f"\n## training data: one row of {args.train_mb} MB, max_length 2048 (tiny byte-level BPE tokenizer)")
-    from skymath_tasks.devtools.tiny_model import build_tiny_llama
-
-    tok_dir = build_tiny_llama(work / "tiny")
-    text_file = work / "train_row.txt"
-    text_file.write_text(_math_text(random.Random(1), [json.loads(x) for x in (data / "math" / "train.jsonl").open()],
-                                    args.train_mb * 1_000_000), encoding="utf-8")
+    tok_dir = Path(_run_child("tiny", args)["tok_dir"])
+    text_file = inputs["text_file"]
     cut = train_child(tok_dir, text_file, "cut")
     print(f"cut before tokenizing (ours):  {cut}")
     if not args.skip_baseline:
@@ -231,8 +261,13 @@ def main() -> None:
     print(f"skymath-train on the {args.big_mb} MB-row file: rc {cli['rc']}, {cli['seconds']} s, peak RSS "
           f"{cli['peak_rss_mb']} MiB: {cli['last_stderr_line'][-160:]}")
     results["train_cli_big_row"] = cli
+    import resource
+
     load = os.getloadavg()
-    print(f"\n# load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end")
+    floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\n# load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end; this parent's peak RSS "
+          f"{floor:.0f} MiB (the floor of every child figure)")
+    results["parent_peak_rss_mb"] = floor
     print(json.dumps(results, default=str))
     if tmp:
         tmp.cleanup()

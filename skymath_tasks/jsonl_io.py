@@ -87,7 +87,8 @@ class DataError(ValueError):
     """Bad input data, located precisely: ``file:line: field 'x': message``.
 
     ``reason`` is a short stable word for reports and rejects files (``bad_json``, ``not_utf8``,
-    ``not_object``, ``missing``, ``wrong_type``, ``too_long``, ``empty``; ``invalid`` otherwise).
+    ``not_object``, ``missing``, ``wrong_type``, ``too_long``, ``empty``; read from the message when not
+    given: ``missing ...`` and ``expected ...``; ``invalid`` otherwise).
     A message longer than a few hundred characters is cut (first and last part plus the length)."""
 
     def __init__(self, path: str | os.PathLike, line: int | None, message: str, field: str | None = None, *,
@@ -96,13 +97,22 @@ class DataError(ValueError):
         self.line = line
         self.field = field
         self.message = cut_message(str(message))
-        self.reason = reason or ("missing" if self.message.startswith("missing") else "invalid")
+        self.reason = reason or _reason_of(self.message)
         where = self.path if line is None else f"{self.path}:{line}"
         what = f"field '{field}': {self.message}" if field else self.message
         super().__init__(f"{where}: {what}")
 
     def __reduce__(self) -> tuple:  # survives pickling (worker processes send it back)
         return (_rebuild_data_error, (self.path, self.line, self.message, self.field, self.reason))
+
+
+def _reason_of(message: str) -> str:
+    """The reason word of a message written without one (``missing ...``, ``expected X, got Y``)."""
+    if message.startswith("missing"):
+        return "missing"
+    if message.startswith("expected"):
+        return "wrong_type"
+    return "invalid"
 
 
 def _rebuild_data_error(path: str, line: int | None, message: str, field: str | None, reason: str) -> DataError:

@@ -231,3 +231,32 @@ def test_console_scripts_print_one_line_and_no_traceback(tmp_path: Path, argv: l
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 2, proc.stderr
     assert needle in proc.stderr and "Traceback" not in proc.stderr
+
+
+SKIP_CASES = [c for c in CASES if c.name in ("decontaminate", "dedup", "verify", "select-hard", "coreset")]
+REASONS = {"bad_json": "bad_json", "missing_field": "missing", "wrong_type": "wrong_type", "not_utf8": "not_utf8",
+           "over_limit": "too_long"}
+
+
+@pytest.mark.parametrize("kind", sorted(REASONS))
+@pytest.mark.parametrize("case", SKIP_CASES, ids=[c.name for c in SKIP_CASES])
+def test_skip_mode_lists_the_bad_row_and_keeps_the_rest(case: Case, kind: str, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    monkeypatch.setenv(ENV_MAX_ROW_BYTES, str(LIMIT))
+    work = tmp_path / "work"
+    work.mkdir()
+    inp = tmp_path / "rows.jsonl"
+    _bad_file(inp, case, kind)
+    argv = {"decontaminate": ["--bench", f"b={_bench(work)}:problem", "--fields", "query"],
+            "dedup": [], "verify": ["--gold-field", "answer"], "select-hard": [],
+            "coreset": ["-k", "2", "--text-field", "query", "--embeddings", str(work / "emb.npy")]}[case.name]
+    np.save(work / "emb.npy", np.eye(5, 4, dtype=np.float32))  # the five good rows
+    rc = _synth(case.name, str(inp), "-o", str(work / "kept.jsonl"), "--on-bad-row", "skip", "--no-progress", *argv)
+    assert rc == 0
+    recs = [json.loads(x) for x in (work / "kept.jsonl.rejects.jsonl").read_text().splitlines()]
+    assert [(r["line"], r["reason"]) for r in recs] == [(BAD_AT, REASONS[kind])]
+    kept = [json.loads(x)["id"] for x in (work / "kept.jsonl").read_text().splitlines()]
+    good = [case.good(i)["id"] for i in range(6) if i != BAD_AT - 1]
+    assert kept == good if case.name != "coreset" else len(kept) == 2 and set(kept) <= set(good)
