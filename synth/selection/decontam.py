@@ -14,9 +14,14 @@ of rows, so this module:
 * looks hashes up in a 16M-slot presence table, then confirms the few survivors by binary search in the
   sorted benchmark hash array and finally by comparing the actual tokens (so a 64-bit collision can
   never remove a row);
-* streams the input, copies kept lines byte for byte, and checkpoints (at most every second) so an
-  interrupted run resumes where it stopped (see :func:`decontaminate_file`); ``workers > 1`` spreads
-  batches over forked processes that read their block of the file themselves.
+* streams the input, copies kept lines byte for byte, and checkpoints at fixed positions so an
+  interrupted run (or one stopped by a bad line, once it is fixed) resumes where it stopped (see
+  :func:`decontaminate_file`); ``workers > 1`` spreads batches over forked processes that read their
+  block of the file themselves;
+* keeps memory to a budget whatever the row size: batches are at most ``batch_bytes`` of input, and a
+  field longer than that is cut at whitespace into pieces hashed one at a time (each led by the
+  previous piece's last n-1 tokens, so every window is seen exactly once; the exact-match hash is
+  combined over the pieces). The matches do not depend on the sizes.
 
 Normalisation (both documented in docs/selection.md):
 
@@ -413,7 +418,7 @@ class _RowAcc:
 
     count: int = 0
     items: dict[str, None] = field(default_factory=dict)
-    first: tuple[int, int, str, str] | None = None  # (segment, -, row field, tokens) of the first verified hit
+    first: tuple[int, int, str, str] | None = None  # (segment, position, row field, tokens) of the first verified hit
 
 
 class Matcher:
@@ -641,9 +646,8 @@ class Matcher:
             unit = group[u]
             acc = field_acc[unit.field]
             c = int(count[u])
-            if c:
-                with np.errstate(over="ignore"):
-                    acc.hash = (acc.hash + int(local[u]) * pow(_BASE, acc.count, 1 << 64)) % (1 << 64)
+            if c:  # field hash = sum of token hashes times BASE**position: this piece's part, moved to its place
+                acc.hash = (acc.hash + int(local[u]) * pow(_BASE, acc.count, 1 << 64)) % (1 << 64)
                 acc.count += c
                 if acc.tokens is not None:
                     if acc.count > idx.max_exact_tokens:
