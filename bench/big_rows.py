@@ -9,18 +9,19 @@ run:
 
 * ``skymath-synth decontaminate`` (GSM8K + MATH test, n=30) on
   - a file of ``--big-rows`` rows of ``--big-mb`` MB each (MATH train solutions run together, a MATH
-    test problem planted in the middle of one of them), read with ``--max-row-bytes 64MiB``;
+    test problem planted in the middle of one of them), under the default 64 MiB row limit;
   - a file of ``--rows-80k`` rows of 80 KB each;
   with the defaults (blocks of at most 512 rows and 1 MiB, long fields in 1 MiB pieces) and with the
   baseline ``--batch-bytes 1T`` (one numpy pass per 512-row block and per whole row: what the step did
   before). Both must write the same bytes (checked here); the budget is ``--budget-mb`` (512 MiB);
-  - the 50 MB file under the default 16 MiB row limit: the run stops at once on line 1 (exit 2).
+  - the 50 MB file with ``--max-row-bytes 16MiB``: the run stops at once on line 1 (exit 2).
 * ``skymath-synth dedup --fields response`` on both files (signatures over 32K shingles at a time, texts
   hashed in 1 MiB pieces; before, 200 rows of 80 KB took 5.0 GB);
 * training data (``training.data.apply_length_policy``, the tiny byte-level BPE tokenizer of the test
   suite) on one row of ``--train-mb`` MB with ``max_length`` 2048: the text cut before tokenization
-  (ours) against tokenizing the whole row (before); and ``skymath-train`` on the 50 MB-row file: exit
-  code, seconds, peak RSS (it stops on the row limit with file:line).
+  (ours) against tokenizing the whole row (before); and ``skymath-train --max-steps 1`` on the 50 MB-row
+  file (rows cut before tokenizing) and with ``--max-row-bytes 16MiB`` (stops with file:line): exit
+  code, seconds, peak RSS.
 
 Usage (about 3 minutes on 2 busy cores, 400 MB of temporary files)::
 
@@ -188,7 +189,7 @@ def main() -> None:
     ap.add_argument("--big-mb", type=int, default=50, help="MB per row of the big-row file")
     ap.add_argument("--big-rows", type=int, default=3)
     ap.add_argument("--rows-80k", type=int, default=1500, help="rows of 80 KB")
-    ap.add_argument("--train-mb", type=int, default=15, help="MB of the training row (under the 16 MiB limit)")
+    ap.add_argument("--train-mb", type=int, default=15, help="MB of the training row")
     ap.add_argument("--budget-mb", type=float, default=512.0, help="stated peak-RSS budget of decontamination")
     ap.add_argument("--data-dir")
     ap.add_argument("--workdir", help="where the files go (default: a temp dir, deleted after)")
@@ -211,8 +212,7 @@ def main() -> None:
 
     print("\n## decontaminate (GSM8K + MATH test, n=30)")
     print(f"{'input':<22} {'setting':<34} {'rc':>3} {'seconds':>8} {'peak RSS MiB':>13} {'removed':>8}")
-    for label, inp, extra in (("50 MB rows", inputs["big"], ["--max-row-bytes", "64MiB"]),
-                              ("80 KB rows", inputs["small"], [])):
+    for label, inp, extra in (("50 MB rows", inputs["big"], []), ("80 KB rows", inputs["small"], [])):
         ours = decontam(inp, work / "ours.jsonl", data, *extra)
         rows = [("ours (1 MiB blocks and pieces)", ours)]
         if not args.skip_baseline:
@@ -228,13 +228,13 @@ def main() -> None:
               + ("" if same is None else f"; output identical to the baseline: {same}")
               + ("" if args.skip_baseline else f"; RSS ratio baseline/ours {rows[1][1]['peak_rss_mb'] / ours['peak_rss_mb']:.1f}x"))
         results[label] = dict(rows)
-    limited = decontam(inputs["big"], work / "lim.jsonl", data)
-    print(f"{'50 MB rows':<22} {'default 16 MiB row limit':<34} {limited['rc']:>3} {limited['seconds']:>8} "
+    limited = decontam(inputs["big"], work / "lim.jsonl", data, "--max-row-bytes", "16MiB")
+    print(f"{'50 MB rows':<22} {'--max-row-bytes 16MiB':<34} {limited['rc']:>3} {limited['seconds']:>8} "
           f"{limited['peak_rss_mb']:>13}   {limited['last_stderr_line'][-110:]}")
-    results["50 MB rows, default limit"] = limited
+    results["50 MB rows, 16 MiB limit"] = limited
 
     print("\n## dedup --fields response (MinHash, 128 permutations)")
-    for label, inp, extra in (("80 KB rows", inputs["small"], []), ("50 MB rows", inputs["big"], ["--max-row-bytes", "64MiB"])):
+    for label, inp, extra in (("80 KB rows", inputs["small"], []), ("50 MB rows", inputs["big"], [])):
         for p in work.glob("dd.jsonl*"):
             p.unlink()
         r = run_measured([str(BIN / "skymath-synth"), "dedup", str(inp), "-o", str(work / "dd.jsonl"), "--fields",
@@ -255,12 +255,14 @@ def main() -> None:
               f"peak RSS ratio {whole['peak_rss_mb'] / cut['peak_rss_mb']:.1f}x")
         results["train_whole"] = whole
     results["train_cut"] = cut
-    cli = run_measured([str(BIN / "skymath-train"), "--stage", "1", "--model-name-or-path", str(tok_dir),
-                        "--stage1-data", str(inputs["big"]), "--output-dir", str(work / "run"), "--use-cpu",
-                        "--bf16", "false", "--report-to", "none"])
-    print(f"skymath-train on the {args.big_mb} MB-row file: rc {cli['rc']}, {cli['seconds']} s, peak RSS "
-          f"{cli['peak_rss_mb']} MiB: {cli['last_stderr_line'][-160:]}")
-    results["train_cli_big_row"] = cli
+    for name, extra in (("default limit, --max-steps 1", ["--max-steps", "1"]),
+                        ("--max-row-bytes 16MiB", ["--max-row-bytes", "16MiB"])):
+        cli = run_measured([str(BIN / "skymath-train"), "--stage", "1", "--model-name-or-path", str(tok_dir),
+                            "--stage1-data", str(inputs["big"]), "--output-dir", str(work / f"run{len(extra)}{extra[0]}"),
+                            "--use-cpu", "--bf16", "false", "--report-to", "none", "--max-length", "2048", *extra])
+        print(f"skymath-train on the {args.big_mb} MB-row file, {name}: rc {cli['rc']}, {cli['seconds']} s, peak RSS "
+              f"{cli['peak_rss_mb']} MiB: {cli['last_stderr_line'][-160:]}")
+        results[f"train_cli_big_row {name}"] = cli
     import resource
 
     load = os.getloadavg()

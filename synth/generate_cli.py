@@ -29,8 +29,8 @@ class GenerateOptions:
     repair: bool = option(False, help="a response cache with a corrupt line in the middle (edited or damaged): move its "
                           "bad lines to <cache>.bad.jsonl and re-send only those requests")
     max_row_bytes: int | None = option(None, type=parse_size, metavar="BYTES",
-                                       help="longest seed row read, e.g. 64MiB (default: $SKYMATH_MAX_ROW_BYTES or "
-                                       "16MiB)")
+                                       help="longest seed row read, e.g. 16MiB (default: $SKYMATH_MAX_ROW_BYTES or "
+                                       "64MiB)")
 
 
 def run_generate(args: GenerateOptions) -> int:

@@ -37,7 +37,7 @@ BAD_ROWS = {
     "null_field": (b'{"q": null, "n": 1}\n', "missing", "field 'q': missing"),
     "wrong_type": (b'{"q": 7, "n": 1}\n', "wrong_type", "field 'q': expected str, got int"),
     "bool_is_not_int": (b'{"q": "a", "n": true}\n', "wrong_type", "field 'n': expected int, got bool"),
-    "not_utf8": (b'{"q": "caf\xe9", "n": 1}\n', "not_utf8", "not valid UTF-8 (byte 0xe9 at column 11)"),
+    "not_utf8": (b'{"q": "caf\xe9", "n": 1}\n', "not_utf8", "not valid UTF-8 (byte 0xe9)"),
     "too_long": (b'{"q": "' + b"x" * 300 + b'", "n": 1}\n', "too_long", "over the limit of 100 bytes"),
 }
 
@@ -105,7 +105,7 @@ def test_the_limit_is_inclusive_and_counts_bytes_before_the_newline(tmp_path: Pa
 
 def test_limit_precedence_explicit_then_command_then_environment_then_default(monkeypatch) -> None:
     monkeypatch.delenv(ENV_MAX_ROW_BYTES, raising=False)
-    assert max_row_bytes() == DEFAULT_MAX_ROW_BYTES == 16 * 1024 * 1024
+    assert max_row_bytes() == DEFAULT_MAX_ROW_BYTES == 64 * 1024 * 1024
     monkeypatch.setenv(ENV_MAX_ROW_BYTES, "2MiB")
     assert max_row_bytes() == 2 * 1024 * 1024
     with row_byte_limit("3K"):
@@ -161,7 +161,7 @@ def test_excerpt_and_long_messages_are_cut() -> None:
 def test_read_json_names_the_line(tmp_path: Path) -> None:
     p = tmp_path / "doc.json"
     p.write_bytes(b'{\n  "a": 1,\n  "b": \xff\n}\n')
-    with pytest.raises(DataError, match=r"doc\.json:3: not valid UTF-8 \(byte 0xff at column 8\)"):
+    with pytest.raises(DataError, match=r"doc\.json:3: not valid UTF-8 \(byte 0xff\)"):
         read_json(p)
     p.write_bytes(b'{\n  "a": 1,\n  "b": \n}\n')
     with pytest.raises(DataError, match=r"doc\.json:4: not valid JSON"):

@@ -59,3 +59,10 @@ def test_skip_mode_lists_bad_rows_and_trains_on_the_rest(tmp_path: Path) -> None
     assert [(r["line"], r["reason"]) for r in recs] == [(2, "wrong_type"), (3, "bad_json"), (4, "not_utf8"),
                                                         (5, "empty_text")]
     assert data.report()["rejects"] == str(rejects)
+
+
+def test_when_every_row_is_too_long_the_error_names_a_file_and_line(tmp_path: Path, tok) -> None:
+    huge_query = "How many? " * 40_000  # the prompt alone fills max_length: dropped even under truncate
+    src = _src(tmp_path, [{"query": huge_query, "response": "The answer is 1"}])
+    with pytest.raises(ValueError, match=r"every row is longer than max_length=64 tokens \(first: .*train\.jsonl:1, "):
+        apply_length_policy(load_stage_data([str(src)]), tok, 64, "truncate")

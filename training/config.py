@@ -79,7 +79,7 @@ class SkyMathArguments:
     )
     max_row_bytes: str | None = field(
         default=None,
-        metadata={"help": "Longest data row read, e.g. 64MiB (default: $SKYMATH_MAX_ROW_BYTES or 16MiB); a longer "
+        metadata={"help": "Longest data row read, e.g. 16MiB (default: $SKYMATH_MAX_ROW_BYTES or 64MiB); a longer "
                   "row is an error naming its file and line, found without reading it into memory."},
     )
     global_batch_size: int | None = field(

@@ -55,6 +55,7 @@ class StageData:
 
     pairs: list[dict[str, str]]
     sources: list[SourceStats] = field(default_factory=list)
+    origins: list[tuple[str, int]] | None = None  # (source, line) of each pair, for messages
     seed: int = 0
     requested_rows: int | None = None
     weights: list[float] | None = None
@@ -72,6 +73,7 @@ class StageData:
     def report(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("pairs")
+        out.pop("origins")
         out["rows"] = len(self.pairs)
         return out
 
@@ -193,6 +195,7 @@ def load_stage_data(
     if not sources:
         raise SelectionError("no data sources given for this stage")
     per_source: list[list[dict[str, str]]] = []
+    per_source_lines: list[list[int]] = []
     stats: list[SourceStats] = []
     writer = None
     if rejects is not None and on_bad_row == "skip":
@@ -202,36 +205,40 @@ def load_stage_data(
         for source in sources:
             st = SourceStats(source=source)
             pairs: list[dict[str, str]] = []
-            for _, row in iter_source_rows(source, query_field, response_field, on_bad_row=on_bad_row,
-                                           rejects=writer, stats=st):
+            lines: list[int] = []
+            for lineno, row in iter_source_rows(source, query_field, response_field, on_bad_row=on_bad_row,
+                                                rejects=writer, stats=st):
                 st.rows_read += 1
                 if not _stage_matches(row, stage_filter):
                     st.rows_filtered_out += 1
                     continue
                 pairs.append(to_pair(row[query_field], row[response_field]))
+                lines.append(lineno)
             if not pairs:
                 raise DataError(source, None, f"no usable rows (read {st.rows_read}, rejected {st.rows_rejected}, "
                                 f"stage filter {stage_filter!r})", reason="empty")
             per_source.append(pairs)
+            per_source_lines.append(lines)
             stats.append(st)
     finally:
         if writer is not None:
             writer.close()
 
     quotas = _quotas([len(p) for p in per_source], weights, rows)
-    selected: list[dict[str, str]] = []
-    for index, (pairs, quota, st) in enumerate(zip(per_source, quotas, stats)):
+    selected: list[tuple[dict[str, str], tuple[str, int]]] = []
+    for index, (pairs, lines, quota, st) in enumerate(zip(per_source, per_source_lines, quotas, stats)):
         order = list(range(len(pairs)))
         if quota < len(pairs):
             random.Random(f"{seed}:{index}").shuffle(order)
         chosen = sorted(order[:quota])  # keep file order inside a source: easier to audit
-        selected.extend(pairs[i] for i in chosen)
+        selected.extend((pairs[i], (st.source, lines[i])) for i in chosen)
         st.rows_selected = quota
     if len(per_source) > 1:
-        random.Random(seed).shuffle(selected)
+        random.Random(seed).shuffle(selected)  # the permutation depends on the length only: as before
     log.info("stage data: %d pairs from %d source(s)", len(selected), len(sources))
     return StageData(
-        pairs=selected,
+        pairs=[p for p, _ in selected],
+        origins=[o for _, o in selected],
         sources=stats,
         seed=seed,
         requested_rows=rows,
@@ -294,30 +301,43 @@ def apply_length_policy(data: StageData, tokenizer: Any, max_length: int | None,
         return data
     cap = data.text_cap_chars = text_cap(tokenizer, max_length)
     kept: list[dict[str, str]] = []
+    kept_origins: list[tuple[str, int]] = []
+    origins = data.origins or [("?", 0)] * len(data.pairs)
     total = len(data.pairs)
-    for pair in data.pairs:
-        if len(pair["prompt"]) + len(pair["completion"]) > cap:
+    first_dropped: tuple[tuple[str, int], int] | None = None
+    for pair, origin in zip(data.pairs, origins):
+        chars = len(pair["prompt"]) + len(pair["completion"])
+        if chars > cap:
             pair = _cut_pair(pair, cap)
             data.capped_rows += 1
         n = token_length(tokenizer, pair)
         data.longest_tokens = max(data.longest_tokens, n)
         if n <= max_length:
             kept.append(pair)
+            kept_origins.append(origin)
             continue
         data.overlong_rows += 1
         if policy == "drop" or prompt_length(tokenizer, pair) >= max_length:
             data.dropped_rows += 1
+            first_dropped = first_dropped or (origin, chars)
         else:
             data.truncated_rows += 1
             kept.append(pair)
+            kept_origins.append(origin)
     data.pairs = kept
+    data.origins = kept_origins if data.origins is not None else None
     if data.overlong_rows:
         log.warning(
             "%d of %d rows exceed max_length=%d tokens: %d truncated, %d dropped (%d cut to %d characters first)",
             data.overlong_rows, total, max_length, data.truncated_rows, data.dropped_rows, data.capped_rows, cap,
         )
     if not data.pairs:
-        raise SelectionError(f"every row is longer than max_length={max_length}; nothing left to train on")
+        where = ""
+        if first_dropped is not None and data.origins is not None:
+            (src, line), chars = first_dropped
+            where = f" (first: {src}:{line}, {chars} characters)"
+        raise SelectionError(f"every row is longer than max_length={max_length} tokens{where}; nothing left to "
+                             f"train on (policy {policy!r}; a row whose prompt alone fills max_length is dropped)")
     return data
 
 

@@ -45,7 +45,7 @@ class StepOptions:
                              "field): stop with file:line (fail; fix it and rerun: the run resumes there), or skip it "
                              "and list it in <output>.rejects.jsonl (skip)")
     max_row_bytes: int | None = option(None, type=parse_size, metavar="BYTES",
-                                       help=f"longest line read, e.g. 64MiB (default: ${ENV_MAX_ROW_BYTES} or "
+                                       help=f"longest line read, e.g. 16MiB (default: ${ENV_MAX_ROW_BYTES} or "
                                        f"{DEFAULT_MAX_ROW_BYTES // 2**20}MiB)")
 
 

@@ -11,7 +11,7 @@ Memory follows a budget, not the input:
 
 * a block ends at ``batch_rows`` lines or ``batch_bytes`` bytes, whichever comes first (512 rows of
   81 KB are 41 MB; by bytes the block stays near 1 MiB whatever the row size);
-* a line longer than the byte limit (:func:`skymath_tasks.jsonl_io.max_row_bytes`, 16 MiB by default)
+* a line longer than the byte limit (:func:`skymath_tasks.jsonl_io.max_row_bytes`, 64 MiB by default)
   streams past in pieces and is never held: it is a :class:`~skymath_tasks.jsonl_io.LongLine` in the
   block, an error (or a rejected row) when parsed;
 * the digest of the input bytes read so far (what a resume state records) is taken while reading,
