@@ -480,27 +480,14 @@ def runs_path_for(out_path: str | os.PathLike) -> Path:
 
 
 def iter_output_rows(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
-    """Stream the rows of an append-only output file (same rules as ``jsonl_io.read_output_rows``: only a
-    torn *last* line, without its newline, is skipped) without holding the whole file in memory: a
-    response cache at paper scale is gigabytes."""
-    from skymath_tasks.jsonl_io import DataError
+    """Stream the rows of an append-only output file (``jsonl_io.stream_output_rows``: only a torn *last*
+    line, without its newline, is skipped; a bad line elsewhere, bad bytes included, is a
+    ``CorruptOutputError`` naming file and line, which ``skymath-synth generate --repair`` fixes) without
+    holding the whole file in memory: a response cache at paper scale is gigabytes."""
+    from skymath_tasks.jsonl_io import stream_output_rows
 
-    p = Path(path)
-    if not p.exists():
-        return
-    with open(p, encoding="utf-8") as fh:
-        lineno = 0
-        for line in fh:
-            lineno += 1
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
-                if not line.endswith("\n") and not fh.read(1):
-                    log.warning("%s:%d: dropping torn last line (interrupted write); it will be redone", p, lineno)
-                    return
-                raise DataError(p, lineno, "output file is corrupt (not JSON)") from None
+    for _, row in stream_output_rows(path):
+        yield row
 
 
 def load_responses(out_path: str | os.PathLike, ids: set[str] | None = None) -> dict[str, dict[str, Any]]:

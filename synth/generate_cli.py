@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from skymath_tasks.jsonl_io import parse_size
 from synth.cli_args import Command, add_command, option
 
 log = logging.getLogger(__name__)
@@ -25,10 +26,15 @@ class GenerateOptions:
                                      help="override output_dir of the config")
     mode: str | None = option(None, choices=("online", "batch"), help="override mode of the config")
     no_progress: bool = option(False, help="no progress bars (logs only)")
+    repair: bool = option(False, help="a response cache with a corrupt line in the middle (edited or damaged): move its "
+                          "bad lines to <cache>.bad.jsonl and re-send only those requests")
+    max_row_bytes: int | None = option(None, type=parse_size, metavar="BYTES",
+                                       help="longest seed row read, e.g. 16MiB (default: $SKYMATH_MAX_ROW_BYTES or "
+                                       "64MiB)")
 
 
 def run_generate(args: GenerateOptions) -> int:
-    from skymath_tasks.jsonl_io import DataError
+    from skymath_tasks.jsonl_io import CorruptOutputError, DataError, repair_output_file, row_byte_limit
     from synth.client import RequestFailed
     from synth.pipeline import Pipeline, RunConfig
     from synth.seeds import ContaminatedSeedError
@@ -51,11 +57,28 @@ def run_generate(args: GenerateOptions) -> int:
         for s in cfg.stages:
             s.enabled = s.name in args.stage
     pipe = Pipeline(cfg, progress=not args.no_progress, limit=args.limit)
+    repaired: set[str] = set()
     try:
-        if args.dry_run:
-            print(json.dumps(pipe.dry_run(), indent=2, ensure_ascii=False))
-            return 0
-        summary = pipe.run()
+        with row_byte_limit(args.max_row_bytes):
+            if args.dry_run:
+                print(json.dumps(pipe.dry_run(), indent=2, ensure_ascii=False))
+                return 0
+            while True:
+                try:
+                    summary = pipe.run()
+                    break
+                except CorruptOutputError as exc:
+                    if not args.repair or exc.path in repaired:
+                        raise
+                    # the pipeline replays every generator against its caches, so rerunning it after the
+                    # repair re-sends exactly the requests whose answers were on the bad lines
+                    report = repair_output_file(exc.path)
+                    repaired.add(exc.path)
+                    log.warning("repaired %s: %d bad line(s) %s moved to %s; re-sending only those requests",
+                                exc.path, len(report.bad_lines), report.bad_lines[:20], report.side_file)
+    except CorruptOutputError as exc:
+        log.error("%s; rerun with --repair to set its bad lines aside and re-send only their requests", exc)
+        return 2
     except (DataError, ContaminatedSeedError) as exc:
         log.error("%s", exc)
         return 2

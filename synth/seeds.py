@@ -12,7 +12,6 @@ file, line (or JSON array index) and field.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from skymath_tasks.jsonl_io import DataError, iter_jsonl
+from skymath_tasks.jsonl_io import DataError, iter_jsonl, read_json
 
 log = logging.getLogger(__name__)
 
@@ -97,12 +96,9 @@ def _need_str(path: Any, line: int | None, row: dict[str, Any], field: str) -> s
 
 
 def _json_array(path: Path) -> list[dict[str, Any]]:
-    """A JSON array of objects; errors name the file and the (1-based) element as the 'line'."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise DataError(path, exc.lineno, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    """A JSON array of objects; errors name the file and the (1-based) element as the 'line' (bad bytes or
+    JSON: the line of the file)."""
+    data = read_json(path)
     if not isinstance(data, list):
         raise DataError(path, None, f"expected a JSON array of objects, got {type(data).__name__}")
     for i, row in enumerate(data, start=1):
@@ -154,7 +150,8 @@ def load_math_train(spec: SeedSpec, root: Path | None) -> list[Seed]:
     else:
         path = Path(spec.path) if spec.path else _root(root) / "math" / "train.jsonl"
         _check_not_test(path)
-        rows = iter_jsonl(path, required=("problem", "solution"), types={"problem": str, "solution": str})
+        rows = iter_jsonl(path, required=("problem", "solution"), types={"problem": str, "solution": str},
+                          allow_empty=False)
     for lineno, r in rows:
         level = parse_level(r.get("level"))
         if levels is not None and level not in levels:
@@ -177,7 +174,7 @@ def load_olympiadbench(spec: SeedSpec, root: Path | None) -> list[Seed]:
         path: Path = Path("hf://" + HUB_IDS["olympiadbench"][0])
     else:
         path = Path(spec.path) if spec.path else _root(root) / "seeds" / "olympiadbench" / "olympiadbench_en_text.jsonl"
-        rows = list(iter_jsonl(path, required=("question",), types={"question": str}))
+        rows = list(iter_jsonl(path, required=("question",), types={"question": str}, allow_empty=False))
     out = []
     for lineno, r in rows:
         if r.get("answer_type") == "Proof" or not r.get("final_answer"):
@@ -218,7 +215,7 @@ def load_agieval(spec: SeedSpec, root: Path | None) -> list[Seed]:
             base = Path(spec.path) if spec.path else _root(root) / "seeds" / "agieval"
             path = base / f"{stem}.jsonl" if base.is_dir() or not base.suffix else base
             _check_not_test(path)
-            rows = list(iter_jsonl(path, required=("question",), types={"question": str}))
+            rows = list(iter_jsonl(path, required=("question",), types={"question": str}, allow_empty=False))
         for lineno, r in rows:
             problem = _need_str(path, lineno, r, "question").strip().rstrip("\\").strip()
             if r.get("passage"):
@@ -292,7 +289,8 @@ def load_jsonl(spec: SeedSpec, root: Path | None) -> list[Seed]:
     _check_not_test(path)
     out = []
     for lineno, r in iter_jsonl(path, required=("problem",), types={"problem": str, "answer": (str, int, float),
-                                                                    "level": int, "id": (str, int)}):
+                                                                    "level": int, "id": (str, int)},
+                                allow_empty=False):
         ans = r.get("answer")
         out.append(_seed(str(r.get("id", f"{path.stem}/{lineno}")), r.get("source", path.stem),
                          _need_str(path, lineno, r, "problem"), None if ans is None else str(ans), r.get("level"),
@@ -335,6 +333,10 @@ def load_seeds(specs: Iterable[SeedSpec | str | dict[str, Any]], root: str | os.
         got = LOADERS[spec.name](spec, root_path)
         if spec.limit is not None:
             got = got[: spec.limit]
+        if not got:  # never a silent run that synthesises nothing
+            where = spec.path or f"the {spec.name} files of the seed data folder"
+            raise ValueError(f"seeds[{n}] ({spec.name}, {where}): no seed problems (empty file, or nothing "
+                             f"left after the filters: levels {spec.levels}, limit {spec.limit})")
         for seed in got:
             if seed["id"] in seen:
                 raise ValueError(f"duplicate seed id {seed['id']!r} (from {spec.name})")

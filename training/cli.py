@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from skymath_tasks.jsonl_io import DataError
+from skymath_tasks.jsonl_io import DataError, row_byte_limit
 
 from .config import ConfigError, SkyMathArguments, parse_args, resolve_gradient_accumulation
 from .data import (
@@ -109,23 +109,30 @@ def _load_tokenizer(path: str):
     return AutoTokenizer.from_pretrained(path)
 
 
-def load_data(script: SkyMathArguments, stage: int) -> StageData:
-    return load_stage_data(
-        getattr(script, f"stage{stage}_data"),
-        query_field=script.query_field,
-        response_field=script.response_field,
-        stage_filter=getattr(script, f"stage{stage}_filter"),
-        rows=getattr(script, f"stage{stage}_rows"),
-        weights=getattr(script, f"stage{stage}_weights"),
-        seed=script.subset_seed,
-    )
+def load_data(script: SkyMathArguments, stage: int, out_dir: Path | None = None) -> StageData:
+    with row_byte_limit(script.max_row_bytes):
+        return load_stage_data(
+            getattr(script, f"stage{stage}_data"),
+            query_field=script.query_field,
+            response_field=script.response_field,
+            stage_filter=getattr(script, f"stage{stage}_filter"),
+            rows=getattr(script, f"stage{stage}_rows"),
+            weights=getattr(script, f"stage{stage}_weights"),
+            seed=script.subset_seed,
+            on_bad_row=script.on_bad_row,
+            rejects=None if out_dir is None else out_dir / REJECTS_NAME,
+        )
+
+
+REJECTS_NAME = "rejected_rows.jsonl"
 
 
 def validate_sources(script: SkyMathArguments, stage: int) -> None:
     """Read every row of a later stage's sources once, so a bad row there fails now, not after stage 1."""
-    for source in getattr(script, f"stage{stage}_data") or []:
-        for _ in iter_source_rows(source, script.query_field, script.response_field):
-            pass
+    with row_byte_limit(script.max_row_bytes):
+        for source in getattr(script, f"stage{stage}_data") or []:
+            for _ in iter_source_rows(source, script.query_field, script.response_field, on_bad_row=script.on_bad_row):
+                pass
 
 
 def build_trainer(script: SkyMathArguments, args: Any, model_args: Any, init_from: str, data: StageData,
@@ -174,7 +181,7 @@ def run_stage(script: SkyMathArguments, sft_args: Any, model_args: Any, stage: i
             "or choose another --output-dir"
         )
     args = stage_training_args(script, sft_args, stage, out_dir)
-    data = load_data(script, stage)  # before any model file is touched: bad rows fail in seconds
+    data = load_data(script, stage, out_dir)  # before any model file is touched: bad rows fail in seconds
     tokenizer = _load_tokenizer(init_from)
     data = apply_length_policy(data, tokenizer, args.max_length, script.overlong)
     log.info("stage %d: %d rows, init from %s, global batch %s = %d x %d x %d processes, lr %g",

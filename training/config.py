@@ -71,6 +71,17 @@ class SkyMathArguments:
                   "choices": ["truncate", "drop"]},
     )
     subset_seed: int = field(default=0, metadata={"help": "Seed of subset sampling and source mixing."})
+    on_bad_row: str = field(
+        default="fail",
+        metadata={"help": "A malformed data row (over the byte limit, not UTF-8, not JSON, a missing, mistyped or "
+                  "empty field): stop with file:line ('fail'), or skip it and list it in "
+                  "<output_dir>/stageN/rejected_rows.jsonl ('skip').", "choices": ["fail", "skip"]},
+    )
+    max_row_bytes: str | None = field(
+        default=None,
+        metadata={"help": "Longest data row read, e.g. 16MiB (default: $SKYMATH_MAX_ROW_BYTES or 64MiB); a longer "
+                  "row is an error naming its file and line, found without reading it into memory."},
+    )
     global_batch_size: int | None = field(
         default=32,
         metadata={"help": "Kept whatever the GPU count: per-device batch x accumulation x world size must equal it; "

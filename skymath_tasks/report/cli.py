@@ -22,7 +22,7 @@ from pathlib import Path
 
 from skymath_tasks.benchmarks import ENV_VAR, DataUnavailable, data_dir
 from skymath_tasks.cli_options import add_deprecated_alias
-from skymath_tasks.jsonl_io import DataError
+from skymath_tasks.jsonl_io import ENV_MAX_ROW_BYTES, DataError, parse_size, row_byte_limit
 from skymath_tasks.report.loader import ReportInputError, load_models
 
 log = logging.getLogger("skymath.report")
@@ -159,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", help="log progress; verify: list every check")
+    common.add_argument("--max-row-bytes", metavar="BYTES", default=None, type=parse_size,
+                        help=f"longest row (or JSON file) read, e.g. 16MiB (default ${ENV_MAX_ROW_BYTES} or 64MiB)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("tables", parents=[common], help="paper tables 1, 2, 6, 7, 12 and the criteria gap (Markdown + CSV)")
@@ -236,7 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"{args.command}: --output-dir DIR is required")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return int(args.func(args))
+        with row_byte_limit(args.max_row_bytes):
+            return int(args.func(args))
     except (ReportInputError, DataError, DataUnavailable, FileNotFoundError) as exc:
         print(f"skymath-report: error: {exc}", file=sys.stderr)
         return 2

@@ -9,7 +9,6 @@ newest run wins.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -17,14 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skymath_tasks.jsonl_io import DataError, iter_jsonl
+from skymath_tasks.jsonl_io import cut_message, iter_jsonl, read_json
 
 FILTER = "none"
 _RESULTS_RE = re.compile(r"^results_(?P<date>.+)\.json$")
 
 
 class ReportInputError(ValueError):
-    """An input directory or file cannot be used; the message names it and says why."""
+    """An input directory or file cannot be used; the message names it and says why (a message that grew
+    long, e.g. around a huge value, is cut to its ends and its length)."""
+
+    def __init__(self, message: str):
+        super().__init__(cut_message(str(message)))
 
 
 @dataclass
@@ -175,8 +178,8 @@ def read_run(path: Path) -> Run:
     if not m:
         raise ReportInputError(f"{path}: not an lm-eval results file")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        data = read_json(path)  # bad bytes or JSON: DataError naming the file and line
+    except OSError as exc:
         raise ReportInputError(f"{path}: cannot read lm-eval results JSON ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
         raise ReportInputError(f"{path}: field 'results' missing: not an lm-eval results file")
@@ -262,31 +265,15 @@ def load_models(paths: Iterable[str | Path], labels: Sequence[str] | None = None
 
 
 def read_samples(path: str | Path) -> list[dict[str, Any]]:
-    """A per-sample log, validated: each line needs ``doc_id``, ``doc`` and ``filtered_resps``.
-
-    Bad input is a :class:`DataError` naming file and line (a file that is not UTF-8 included)."""
+    """A per-sample log, validated: each line needs ``doc_id``, ``doc`` (an object) and ``filtered_resps``;
+    a bad line (over the byte limit, not UTF-8, not JSON, a missing or mistyped field) or an empty file is
+    a :class:`DataError` naming file and line."""
     rows = []
-    try:
-        for lineno, row in iter_jsonl(path, required=("doc_id", "doc", "filtered_resps")):
-            if not isinstance(row["doc"], dict):
-                raise DataError(path, lineno, "expected an object", field="doc")
-            row["_line"] = lineno
-            rows.append(row)
-    except UnicodeDecodeError as exc:
-        raise DataError(path, _bad_utf8_line(path), f"not valid UTF-8 (byte 0x{exc.object[exc.start]:02x})") from None
+    for lineno, row in iter_jsonl(path, required=("doc_id", "doc", "filtered_resps"), types={"doc": dict},
+                                  allow_empty=False):
+        row["_line"] = lineno
+        rows.append(row)
     return rows
-
-
-def _bad_utf8_line(path: str | Path) -> int | None:
-    """Line of the first byte sequence that is not UTF-8 (the text reader only says the byte offset of
-    its buffer)."""
-    with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError:
-                return lineno
-    return None
 
 
 def response_of(sample: dict[str, Any]) -> str:

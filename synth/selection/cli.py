@@ -14,6 +14,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from skymath_tasks.jsonl_io import (
+    DEFAULT_MAX_ROW_BYTES,
+    ENV_MAX_ROW_BYTES,
+    ON_ERROR_CHOICES,
+    parse_size,
+    row_byte_limit,
+)
 from synth.cli_args import Command, add_command, option
 from synth.client import ClientOptions
 from synth.selection.decontam import DecontamConfig
@@ -33,6 +40,13 @@ class StepOptions:
     output: str = option(flags=("-o", "--output"), metavar="FILE", help="kept rows (JSONL, lines copied unchanged)")
     overwrite: bool = option(False, help="start again instead of resuming (a finished run is otherwise not redone)")
     no_progress: bool = option(False, help="no progress bar", deprecated=("-q", "--quiet"))
+    on_bad_row: str = option("fail", choices=ON_ERROR_CHOICES,
+                             help="a malformed line (over the byte limit, not UTF-8, not JSON, a missing or mistyped "
+                             "field): stop with file:line (fail; fix it and rerun: the run resumes there), or skip it "
+                             "and list it in <output>.rejects.jsonl (skip)")
+    max_row_bytes: int | None = option(None, type=parse_size, metavar="BYTES",
+                                       help=f"longest line read, e.g. 16MiB (default: ${ENV_MAX_ROW_BYTES} or "
+                                       f"{DEFAULT_MAX_ROW_BYTES // 2**20}MiB)")
 
 
 @dataclass
@@ -52,7 +66,9 @@ def _finish(stats: dict, step: StepOptions, ctl: RandomControlOptions | None = N
         if Path(ctl.random_control).resolve() in (Path(step.output).resolve(), Path(step.input).resolve()):
             raise ValueError(f"--random-control {ctl.random_control} must differ from the input and --output")
 
-        write_random_control(step.input, stats["kept"], ctl.random_control, seed=ctl.seed, overwrite=step.overwrite)
+        with row_byte_limit(step.max_row_bytes):
+            write_random_control(step.input, stats["kept"], ctl.random_control, seed=ctl.seed,
+                                 overwrite=step.overwrite, on_bad_row=step.on_bad_row)
     print(json.dumps(stats, indent=2))
     return 0
 
@@ -101,13 +117,16 @@ def run_decontaminate(step: DecontamStepOptions, benches: BenchmarkOptions, cfg:
         removed = Path(step.removed or f"{step.output}.removed.jsonl")
     index = NgramIndex(specs, n=cfg.n, normalization=cfg.normalization)
     stats = decontaminate_file(step.input, index, kept, removed, cfg, overwrite=step.overwrite,
-                               progress=not step.no_progress)
+                               progress=not step.no_progress, on_bad_row=step.on_bad_row,
+                               max_row_bytes=step.max_row_bytes)
     md = contamination_markdown(stats, index, step.input)
     md_path = removed.with_suffix(".md")
     md_path.write_text(md)
     print(md)
     print(f"rows {stats.rows}, kept {stats.kept}, removed {stats.removed} -> "
           f"{kept if kept else '(report only)'}; removed rows: {removed}; summary: {md_path}")
+    if stats.rejected:
+        print(f"skipped {stats.rejected} malformed line(s): {stats.rejects}")
     return 0
 
 
@@ -141,12 +160,13 @@ class CoresetOptions:
 def run_coreset(step: StepOptions, opts: CoresetOptions, ecfg: EmbeddingConfig) -> int:
     from synth.selection.coreset import select_coreset_file
 
-    report = select_coreset_file(
-        step.input, step.output, opts.k, fraction=opts.fraction, text_field=opts.text_field,
-        embeddings=opts.embeddings, embedding_cfg=ecfg, mode=opts.mode, n_buckets=opts.buckets,
-        bucket_method=opts.bucket_method, seed=opts.seed, device=ecfg.device, overwrite=step.overwrite,
-        progress=not step.no_progress,
-    )
+    with row_byte_limit(step.max_row_bytes):
+        report = select_coreset_file(
+            step.input, step.output, opts.k, fraction=opts.fraction, text_field=opts.text_field,
+            embeddings=opts.embeddings, embedding_cfg=ecfg, mode=opts.mode, n_buckets=opts.buckets,
+            bucket_method=opts.bucket_method, seed=opts.seed, device=ecfg.device, overwrite=step.overwrite,
+            progress=not step.no_progress, on_bad_row=step.on_bad_row,
+        )
     print(json.dumps({k: v for k, v in report.items() if k != "radius_per_k"}, indent=2))
     for r in report.get("radius_per_k", []):
         print(f"k={r['k']:>8}  radius={r['radius']:.4f}")
@@ -181,16 +201,19 @@ class HardOptions:
 def run_select_hard(step: StepOptions, opts: HardOptions, ctl: RandomControlOptions, client: ClientOptions) -> int:
     from synth.selection import hard
 
-    if opts.by == "level":
-        stats = hard.select_by_level(
-            step.input, step.output, min_level=opts.min_level, level_field=opts.level_field, seeds_path=opts.seeds,
-            seed_id_field=opts.seed_id_field, overwrite=step.overwrite, progress=not step.no_progress,
-        )
-    else:
-        stats = hard.select_by_judge(
-            step.input, step.output, client.to_config(), min_difficulty=opts.min_level, text_field=opts.text_field,
-            overwrite=step.overwrite, progress=not step.no_progress,
-        )
+    with row_byte_limit(step.max_row_bytes):
+        if opts.by == "level":
+            stats = hard.select_by_level(
+                step.input, step.output, min_level=opts.min_level, level_field=opts.level_field,
+                seeds_path=opts.seeds, seed_id_field=opts.seed_id_field, overwrite=step.overwrite,
+                progress=not step.no_progress, on_bad_row=step.on_bad_row,
+            )
+        else:
+            stats = hard.select_by_judge(
+                step.input, step.output, client.to_config(), min_difficulty=opts.min_level,
+                text_field=opts.text_field, overwrite=step.overwrite, progress=not step.no_progress,
+                on_bad_row=step.on_bad_row,
+            )
     return _finish(stats, step, ctl)
 
 
@@ -224,17 +247,20 @@ class VerifyOptions:
 def run_verify(step: StepOptions, opts: VerifyOptions, ctl: RandomControlOptions, client: ClientOptions) -> int:
     from synth.selection import verify
 
-    if opts.verifier == "answer":
-        stats = verify.verify_by_answer(
-            step.input, step.output, gold_field=opts.gold_field, seeds_path=opts.seeds,
-            seed_id_field=opts.seed_id_field, response_field=opts.response_field, task=opts.task, mode=opts.mode,
-            keep_ungraded=opts.keep_ungraded, overwrite=step.overwrite, progress=not step.no_progress,
-        )
-    else:
-        stats = verify.verify_by_judge(
-            step.input, step.output, client.to_config(), query_field=opts.query_field,
-            response_field=opts.response_field, overwrite=step.overwrite, progress=not step.no_progress,
-        )
+    with row_byte_limit(step.max_row_bytes):
+        if opts.verifier == "answer":
+            stats = verify.verify_by_answer(
+                step.input, step.output, gold_field=opts.gold_field, seeds_path=opts.seeds,
+                seed_id_field=opts.seed_id_field, response_field=opts.response_field, task=opts.task,
+                mode=opts.mode, keep_ungraded=opts.keep_ungraded, overwrite=step.overwrite,
+                progress=not step.no_progress, on_bad_row=step.on_bad_row,
+            )
+        else:
+            stats = verify.verify_by_judge(
+                step.input, step.output, client.to_config(), query_field=opts.query_field,
+                response_field=opts.response_field, overwrite=step.overwrite, progress=not step.no_progress,
+                on_bad_row=step.on_bad_row,
+            )
     return _finish(stats, step, ctl)
 
 
@@ -253,8 +279,10 @@ VERIFY = Command(
 def run_dedup(step: StepOptions, cfg: DedupConfig) -> int:
     from synth.selection.dedup import dedup_file
 
-    return _finish(dedup_file(step.input, step.output, cfg, overwrite=step.overwrite, progress=not step.no_progress),
-                   step)
+    with row_byte_limit(step.max_row_bytes):
+        stats = dedup_file(step.input, step.output, cfg, overwrite=step.overwrite, progress=not step.no_progress,
+                           on_bad_row=step.on_bad_row)
+    return _finish(stats, step)
 
 
 DEDUP = Command(

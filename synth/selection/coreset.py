@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from skymath_tasks.jsonl_io import DataError, JsonlAppender, read_output_rows
+from synth.selection.embeddings import cut_words
 from synth.selection.reader import Row, RowReader
 from synth.selection.step import KEEP, Decision, InputScan, PerRowFilter, StepFiles, run_step
 
@@ -334,18 +335,25 @@ PROBLEM_FIELDS = ("query", "problem", "question", "instruction")
 
 
 def read_texts(scan: InputScan, text_field: str | None) -> tuple[list[str], list[int], str]:
-    """Texts to embed and their input line numbers (one pass through the step reader); errors name file:line."""
+    """Texts to embed and their input line numbers (one pass through the step reader); errors name file:line
+    (in skip mode a row without its text is left out, and rejected again when the rows are written)."""
     texts: list[str] = []
     linenos: list[int] = []
-    for row in scan:
-        if text_field is None:
-            text_field = next((f for f in PROBLEM_FIELDS if isinstance(row.data.get(f), str)), None)
-            if text_field is None:
+    found = [text_field]
+
+    def text(row: Row) -> tuple[int, str]:
+        if found[0] is None:
+            found[0] = next((f for f in PROBLEM_FIELDS if isinstance(row.data.get(f), str)), None)
+            if found[0] is None:
                 raise DataError(row.path, row.lineno,
-                                f"no text field found (tried {', '.join(PROBLEM_FIELDS)}); pass --text-field")
-        texts.append(row.text(text_field))
-        linenos.append(row.lineno)
-    return texts, linenos, text_field or ""
+                                f"no text field found (tried {', '.join(PROBLEM_FIELDS)}); pass --text-field",
+                                reason="missing")
+        return row.lineno, cut_words(row.text(found[0]))  # held for the whole selection: bounded per row
+
+    for lineno, t in scan.each(text):
+        texts.append(t)
+        linenos.append(lineno)
+    return texts, linenos, found[0] or ""
 
 
 @dataclass
@@ -355,11 +363,14 @@ class ChosenRows(PerRowFilter):
     lines: frozenset[int]
     selection: dict  # the selection's meta: input digest, k, mode, seed, model, ...
     name: str = "coreset"
+    scan: InputScan | None = None  # rows skipped while reading the texts (skip mode) are rejected again
 
     def settings(self) -> dict:
         return self.selection
 
     def decide(self, row: Row) -> Decision:
+        if self.scan is not None:
+            self.scan.reraise(row)
         return KEEP if row.lineno in self.lines else _NOT_SELECTED
 
 
@@ -384,6 +395,7 @@ def select_coreset_file(
     checkpoint_every: int = 256,
     progress: bool = True,
     stop_after: int | None = None,
+    on_bad_row: str = "fail",
 ) -> dict:
     """Pick ``k`` diverse rows of ``input_path`` (or ``fraction`` of them) and write them (input order,
     lines unchanged).
@@ -405,9 +417,12 @@ def select_coreset_file(
     output_path = Path(output_path)
     picks_path = output_path.with_name(output_path.name + ".picks.jsonl")
     report_path = output_path.with_name(output_path.name + ".report.json")
-    reader = RowReader(input_path)
-    scan = InputScan(reader)
+    reader = RowReader(input_path, allow_empty=False)
+    scan = InputScan(reader, on_bad_row)
     texts, linenos, text_field = read_texts(scan, text_field)
+    if not texts:
+        raise DataError(input_path, None, "no usable rows (every row was rejected; see the rejects file)",
+                        reason="empty")
     n = len(texts)
     if k is None:
         if fraction is None:
@@ -478,8 +493,8 @@ def select_coreset_file(
     chosen = np.sort(res.indices)
     files = StepFiles(output_path, None, output_path.with_name(output_path.name + ".state.json"))
     # overwrite: this selection's own checks above decided the output may be (re)written
-    run_step(reader, ChosenRows(frozenset(linenos[i] for i in chosen.tolist()), meta), files, log_format="none",
-             overwrite=True, progress=False)
+    step = run_step(reader, ChosenRows(frozenset(linenos[i] for i in chosen.tolist()), meta, scan=scan), files,
+                    log_format="none", overwrite=True, progress=False, on_bad_row=on_bad_row)
     radii = res.radii.copy()
     if recorded:  # picks made by an earlier run: their radii were recorded when they were made
         head = radii[: len(recorded)]
@@ -491,6 +506,8 @@ def select_coreset_file(
         "radius_is_upper_bound": not res.exact, "radius_per_k": table,
         "bucket_sizes": res.buckets, "seconds": round(time.perf_counter() - t0, 3),
     }
+    if step.rejected:
+        report.update(rejected=step.rejected, rejects_file=step.rejects)
     report_path.write_text(json.dumps(report, indent=2))
     log.info("selected %d of %d rows; coverage radius %.4f%s", len(chosen), n, radii[-1],
              " (upper bound)" if not res.exact else "")

@@ -14,9 +14,14 @@ of rows, so this module:
 * looks hashes up in a 16M-slot presence table, then confirms the few survivors by binary search in the
   sorted benchmark hash array and finally by comparing the actual tokens (so a 64-bit collision can
   never remove a row);
-* streams the input, copies kept lines byte for byte, and checkpoints (at most every second) so an
-  interrupted run resumes where it stopped (see :func:`decontaminate_file`); ``workers > 1`` spreads
-  batches over forked processes that read their block of the file themselves.
+* streams the input, copies kept lines byte for byte, and checkpoints at fixed positions so an
+  interrupted run (or one stopped by a bad line, once it is fixed) resumes where it stopped (see
+  :func:`decontaminate_file`); ``workers > 1`` spreads batches over forked processes that read their
+  block of the file themselves;
+* keeps memory to a budget whatever the row size: batches are at most ``batch_bytes`` of input, and a
+  field longer than that is cut at whitespace into pieces hashed one at a time (each led by the
+  previous piece's last n-1 tokens, so every window is seen exactly once; the exact-match hash is
+  combined over the pieces). The matches do not depend on the sizes.
 
 Normalisation (both documented in docs/selection.md):
 
@@ -36,7 +41,7 @@ import os
 import re
 import string
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,10 +54,10 @@ from skymath_tasks.benchmarks import (
     benchmark,
     data_dir as registry_data_dir,
 )
-from skymath_tasks.jsonl_io import DataError, iter_jsonl
+from skymath_tasks.jsonl_io import DataError, iter_jsonl, parse_size
 from synth.cli_args import option
-from synth.selection.reader import Row, RowReader
-from synth.selection.step import KEEP, Decision, StepFiles, StepReport, run_step
+from synth.selection.reader import DEFAULT_BATCH_BYTES, Row, RowReader
+from synth.selection.step import DEFAULT_CHECKPOINT_ROWS, KEEP, Decision, StepFiles, StepReport, run_step
 
 log = logging.getLogger(__name__)
 
@@ -142,16 +147,17 @@ def _byte_powers(length: int) -> tuple[np.ndarray, np.ndarray]:
     return _BYTE_POW32, _BYTE_IPOW32
 
 
-def byte_token_hashes(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def byte_token_hashes(buf: np.ndarray, with_ends: bool = False) -> tuple[np.ndarray, ...]:
     """``(hash per token, start offset per token)`` for a uint8 array of prepared text.
 
     Vectorised tokenizer: a token is a maximal run of non-whitespace bytes (the ASCII whitespace of
     ``str.split()``: 9-13 and 28-32); its hash is a 32-bit polynomial over its bytes taken from one
     prefix sum over the whole buffer, spread to 64 bits by a multiply-xorshift. Deterministic across
     processes and runs. (Two tokens sharing a 32-bit hash can only make a window *look* like a
-    candidate; every hit is verified token by token.)"""
+    candidate; every hit is verified token by token.) ``with_ends`` also returns each token's end offset."""
     if len(buf) == 0:
-        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+        empty = np.zeros(0, np.int64)
+        return (np.zeros(0, np.uint64), empty, empty) if with_ends else (np.zeros(0, np.uint64), empty)
     ws = ((buf - np.uint8(9)) <= 4) | ((buf - np.uint8(28)) <= 4)
     nonws = ~ws
     starts = np.flatnonzero(nonws[1:] & ws[:-1]) + 1
@@ -173,7 +179,7 @@ def byte_token_hashes(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         h ^= h >> np.uint64(29)
         h *= np.uint64(0x94D049BB133111EB)
         h ^= h >> np.uint64(32)
-    return h, starts
+    return (h, starts, ends) if with_ends else (h, starts)
 
 
 def text_token_hashes(prepared: str) -> np.ndarray:
@@ -255,6 +261,8 @@ class NgramIndex:
         self.segments: list[_Segment] = []
         self.exact: dict[str, list[int]] = {}  # normalised problem -> segment indices
         self.items_per_bench: list[int] = []
+        self.max_token_chars = 0  # longest benchmark token: a longer one in a row can never match
+        self.max_exact_tokens = 0  # tokens of the longest benchmark problem: a longer field is never an exact match
         for b, spec in enumerate(self.specs):
             self._load(b, spec)
         self._build()
@@ -264,7 +272,7 @@ class NgramIndex:
         if not path.exists():
             raise FileNotFoundError(f"benchmark {spec.name!r}: {path} not found")
         count = 0
-        for lineno, row in iter_jsonl(path):
+        for lineno, row in iter_jsonl(path, allow_empty=False):
             item_id = str(row[spec.id_field]) if spec.id_field and spec.id_field in row else str(lineno)
             for fname in (spec.problem_field, *spec.extra_fields):
                 value = row.get(fname)
@@ -277,8 +285,10 @@ class NgramIndex:
                 toks = tokenize(value, self.normalization)
                 seg = len(self.segments)
                 self.segments.append(_Segment(b, item_id, fname, toks))
+                self.max_token_chars = max(self.max_token_chars, max(map(len, toks), default=0))
                 if fname == spec.problem_field and toks:
                     self.exact.setdefault(" ".join(toks), []).append(seg)
+                    self.max_exact_tokens = max(self.max_exact_tokens, len(toks))
             count += 1
         self.items_per_bench.append(count)
 
@@ -369,124 +379,292 @@ def row_texts(row: dict[str, Any], fields: Sequence[str] | None, path: str, line
     return out
 
 
-class Matcher:
-    """Finds benchmark matches for batches of rows with the vectorised n-gram pipeline."""
+#: Characters of a field's text handled in one piece: a longer field is cut at whitespace into pieces
+#: (each also given the previous piece's last n-1 tokens), so memory follows the piece, not the row.
+DEFAULT_PIECE_CHARS = 1 << 20
+#: Bytes of prepared text tokenized and hashed in one numpy pass (the temporaries are ~25x this).
+DEFAULT_GROUP_BYTES = 1 << 20
+#: A whitespace-free run of at least this many characters is one token no benchmark can contain (the
+#: index raises it above its longest token); it only separates windows and is never copied.
+_GIANT_TOKEN_CHARS = 1 << 16
+_WS_RE = re.compile(r"\s")
 
-    def __init__(self, index: NgramIndex, exact_match: bool = True):
+
+@dataclass(slots=True)
+class _Unit:
+    """A piece of one field's prepared text, with the previous piece's last n-1 tokens in front (``tail``
+    tokens: windows crossing the cut are seen once, in the piece holding their last token)."""
+
+    row: int
+    field: int  # index of the field in the batch
+    text: str
+    tail: int  # tokens at the front that belong to the previous piece
+    last: bool  # the field's last piece
+
+
+@dataclass(slots=True)
+class _FieldAcc:
+    """Exact-match state of a field cut into pieces: its token hash so far, token count, small token list."""
+
+    hash: int = 0
+    count: int = 0
+    tokens: list[str] | None = field(default_factory=list)
+    giant: bool = False  # held a giant token: cannot equal a benchmark problem
+
+
+@dataclass(slots=True)
+class _RowAcc:
+    """N-gram state of a row over all its pieces: confirmed windows, items hit, the first verified window."""
+
+    count: int = 0
+    items: dict[str, None] = field(default_factory=dict)
+    first: tuple[int, int, str, str] | None = None  # (segment, position, row field, tokens) of the first verified hit
+
+
+class Matcher:
+    """Finds benchmark matches for batches of rows with the vectorised n-gram pipeline, in bounded memory."""
+
+    def __init__(self, index: NgramIndex, exact_match: bool = True, *, group_bytes: int = DEFAULT_GROUP_BYTES,
+                 piece_chars: int = DEFAULT_PIECE_CHARS):
+        if group_bytes < 1 or piece_chars < 1:
+            raise ValueError("group_bytes and piece_chars must be >= 1")
         self.index = index
         self.exact_match = exact_match
+        self.group_bytes = group_bytes
+        self.piece_chars = piece_chars
+        self.giant_chars = max(_GIANT_TOKEN_CHARS, index.max_token_chars + 1)
+        self._giant_re = re.compile(r"(?<!\S)\S{%d,}" % self.giant_chars)
 
+    # -- pieces ------------------------------------------------------------------------------------
+    def _pieces(self, text: str) -> Iterator[tuple[str, bool]]:
+        """``(prepared piece, after_giant)``: the field's prepared text in pieces cut at whitespace; a giant
+        token is left out and the piece after it starts a new run of windows (``after_giant``)."""
+        norm = self.index.normalization
+        pos, end = 0, len(text)
+        after_giant = False
+        for m in self._giant_re.finditer(text):
+            giant = self._giant(text, m.start(), m.end())
+            if giant is not None:  # lmeval normalisation may shrink it to an ordinary token
+                continue
+            yield from self._cut(text, pos, m.start(), norm, after_giant)
+            pos, after_giant = m.end(), True
+        yield from self._cut(text, pos, end, norm, after_giant)
+
+    def _cut(self, text: str, pos: int, end: int, norm: str, after_giant: bool) -> Iterator[tuple[str, bool]]:
+        first = True
+        while pos < end or first:
+            cut = pos + self.piece_chars
+            if cut >= end:
+                cut = end
+            else:  # the next whitespace: no giant token in [pos, end), so it is less than giant_chars away
+                m = _WS_RE.search(text, cut, end)
+                cut = m.start() if m else end
+            yield prepare(text[pos:cut], norm), after_giant and first
+            pos, first = cut, False
+
+    def _giant(self, text: str, start: int, end: int) -> str | None:
+        """``None`` when the token cannot be a benchmark token, else its prepared form (only possible when
+        the normalisation deletes characters: ``lmeval``)."""
+        if self.index.normalization == "llemma":
+            return None  # lowercasing never shortens a string
+        total, limit = 0, self.index.max_token_chars
+        for a in range(start, end, 1 << 20):
+            total += len(prepare(text[a:min(a + (1 << 20), end)], self.index.normalization))
+            if total > limit:
+                return None
+        return prepare(text[start:end], self.index.normalization)
+
+    def _units(self, texts: Sequence[Sequence[tuple[str, str]]], field_acc: dict[int, _FieldAcc]) -> Iterator[_Unit]:
+        norm, keep = self.index.normalization, self.index.n - 1
+        f = -1
+        for r, pairs in enumerate(texts):
+            for _, text in pairs:
+                f += 1
+                if len(text) <= self.piece_chars and not (len(text) >= self.giant_chars
+                                                          and self._giant_re.search(text)):
+                    yield _Unit(r, f, prepare(text, norm), 0, True)
+                    continue
+                acc = field_acc[f] = _FieldAcc()
+                tail: list[str] = []
+                pending: tuple[str, bool] | None = None
+                for piece, after_giant in self._pieces(text):
+                    if after_giant:
+                        acc.giant, tail = True, []
+                    if pending is not None:
+                        yield self._unit(r, f, pending, False)
+                    pending = (piece, tail)
+                    if keep:
+                        parts = piece.rsplit(None, keep)
+                        last = parts[1:] if len(parts) > keep else parts
+                        tail = (tail + last)[-keep:] if len(last) < keep else last
+                if pending is not None:
+                    yield self._unit(r, f, pending, True)
+
+    @staticmethod
+    def _unit(r: int, f: int, pending: tuple[str, list[str]], last: bool) -> _Unit:
+        piece, tail = pending
+        return _Unit(r, f, (" ".join(tail) + " " + piece) if tail else piece, len(tail), last)
+
+    # -- matching ----------------------------------------------------------------------------------
     def match_batch(self, texts: Sequence[Sequence[tuple[str, str]]]) -> list[Match | None]:
         """One result per row (``None`` = clean). ``texts[i]`` are row i's ``(field, text)`` pairs.
 
-        The whole batch is one byte buffer: tokenizing, token hashing, n-gram hashing, the presence
-        tables and the exact-problem hashes are numpy passes over it; Python touches only rows with a
-        hash-confirmed hit (to verify tokens and write the report)."""
-        idx = self.index
-        norm = idx.normalization
+        The rows' fields are cut into pieces (long fields only) and the pieces grouped into byte buffers
+        of about ``group_bytes``: tokenizing, token hashing, n-gram hashing, the presence tables and the
+        exact-problem hashes are numpy passes over one buffer; Python touches only rows with a
+        hash-confirmed hit (to verify tokens and write the report). The result does not depend on the
+        group or piece sizes."""
         results: list[Match | None] = [None] * len(texts)
         field_name = [f for pairs in texts for f, _ in pairs]
-        field_text = [t for pairs in texts for _, t in pairs]
-        if not field_text:
+        if not field_name:
             return results
-        pieces = [prepare(t, norm).encode("utf-8") for t in field_text]
-        field_row = np.repeat(np.arange(len(texts)), np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))
+        field_acc: dict[int, _FieldAcc] = {}
+        rows: dict[int, _RowAcc] = {}
+        exact: dict[int, Match] = {}
+        group: list[_Unit] = []
+        size = 0
+        for unit in self._units(texts, field_acc):
+            group.append(unit)
+            size += len(unit.text) + 1
+            if size >= self.group_bytes:
+                self._match_group(group, field_name, field_acc, rows, exact)
+                group, size = [], 0
+        if group:
+            self._match_group(group, field_name, field_acc, rows, exact)
+        idx = self.index
+        for r, acc in rows.items():
+            if r in exact or acc.first is None:
+                continue
+            seg_i, _, fname, tokens = acc.first
+            seg = idx.segments[seg_i]
+            results[r] = Match("ngram", idx.specs[seg.bench].name, seg.item_id, seg.field, fname, tokens,
+                               n_ngrams=acc.count, benchmark_ids=list(acc.items)[:20])
+        for r, m in exact.items():
+            results[r] = m
+        return results
+
+    def _match_group(self, group: list[_Unit], field_name: list[str], field_acc: dict[int, _FieldAcc],
+                     rows: dict[int, _RowAcc], exact: dict[int, Match]) -> None:
+        idx = self.index
+        n = idx.n
+        pieces = [u.text.encode("utf-8") for u in group]
         lens = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
-        fstart = np.cumsum(lens + 1) - (lens + 1)  # byte offset of each field (joined by b"\n")
-        th, tstart = byte_token_hashes(np.frombuffer(b"\n".join(pieces), np.uint8))
-        if len(th) == 0:
-            return results
-        nf = len(pieces)
-        # fields are consecutive byte ranges, so their token ranges are too (F searches, not T)
-        ftok_start = np.searchsorted(tstart, fstart, side="left")
-        ftok_end = np.empty_like(ftok_start)
-        ftok_end[:-1] = ftok_start[1:]
-        ftok_end[-1] = len(th)
-        tfield = np.repeat(np.arange(nf), ftok_end - ftok_start)
+        ustart = np.cumsum(lens + 1) - (lens + 1)  # byte offset of each unit (joined by b"\n")
+        buf = np.frombuffer(b"\n".join(pieces), np.uint8)
+        del pieces
+        th, tstart, tend = byte_token_hashes(buf, with_ends=True)
+        nu = len(group)
+        utok_start = np.searchsorted(tstart, ustart, side="left")
+        utok_end = np.empty_like(utok_start)
+        utok_end[:-1] = utok_start[1:]
+        utok_end[-1] = len(th)
+        tails = np.fromiter((u.tail for u in group), dtype=np.int64, count=nu)
+        own_start = np.minimum(utok_start + tails, utok_end)
         powers = idx._powers
         prefix = powers.prefix(th)
-        tokens_cache: dict[int, list[str]] = {}
-
-        def field_tokens(f: int) -> list[str]:
-            if f not in tokens_cache:
-                tokens_cache[f] = tokenize(field_text[f], norm)
-            return tokens_cache[f]
 
         if self.exact_match and len(idx.exact_hashes):
-            fh = powers.spans(prefix, ftok_start, ftok_end)
-            loc = np.searchsorted(idx.exact_hashes, fh)
-            loc[loc == len(idx.exact_hashes)] = 0
-            cand = np.flatnonzero((idx.exact_hashes[loc] == fh) & (ftok_end > ftok_start))
-            for f in cand.tolist():
-                r = int(field_row[f])
-                if results[r] is None:
-                    toks = field_tokens(f)
-                    segs = idx.exact.get(" ".join(toks))
-                    if segs:
-                        results[r] = self._exact_match(field_name[f], toks, segs)
+            self._exact_group(group, field_name, field_acc, exact, buf, tstart, tend, prefix, own_start, utok_end)
 
-        n = idx.n
         m = len(th) - n + 1
         if m <= 0 or len(idx.hashes) == 0:
-            return results
+            return
+        tunit = np.repeat(np.arange(nu), utok_end - utok_start)
         g = powers.windows(prefix, n)
         unknown = np.empty(len(th) + 1, np.int64)
         unknown[0] = 0
         np.cumsum(~idx.known_tokens(th), out=unknown[1:])
-        valid = ((unknown[n:] - unknown[:m]) == 0) & (tfield[:m] == tfield[n - 1 :])
+        valid = ((unknown[n:] - unknown[:m]) == 0) & (tunit[:m] == tunit[n - 1:])
         pos = np.flatnonzero(valid)
         if len(pos) == 0:
-            return results
+            return
         gv = g[pos]
         hit = idx.table[(gv >> np.uint64(64 - _TABLE_BITS)).astype(np.int64)]
         if not hit.any():
-            return results
+            return
         pos, gv = pos[hit], gv[hit]
         loc = np.searchsorted(idx.hashes, gv)
         loc[loc == len(idx.hashes)] = 0
         confirmed = idx.hashes[loc] == gv
         if not confirmed.any():
-            return results
+            return
         pos, gv, loc = pos[confirmed], gv[confirmed], loc[confirmed]
-        fields_of = tfield[pos]
-        rows_of = field_row[fields_of]
-        group_starts = np.flatnonzero(np.r_[True, rows_of[1:] != rows_of[:-1]]).tolist() + [len(pos)]
-        for a, b in zip(group_starts[:-1], group_starts[1:]):
+        units_of = tunit[pos]
+        rows_of = np.fromiter((group[u].row for u in units_of.tolist()), dtype=np.int64, count=len(units_of))
+        starts = np.flatnonzero(np.r_[True, rows_of[1:] != rows_of[:-1]]).tolist() + [len(pos)]
+        for a, b in zip(starts[:-1], starts[1:]):
             r = int(rows_of[a])
-            if results[r] is not None:
-                continue  # an exact match of the whole problem is the reason reported
+            acc = rows.setdefault(r, _RowAcc())
+            acc.count += b - a
+            if len(acc.items) < 20:
+                segs = idx.hash_seg[loc[a:b]]
+                _, first = np.unique(segs, return_index=True)
+                for s_ in segs[np.sort(first)].tolist():
+                    seg = idx.segments[s_]
+                    acc.items.setdefault(f"{idx.specs[seg.bench].name}:{seg.item_id}", None)
+                    if len(acc.items) >= 20:
+                        break
+            if acc.first is not None or r in exact:
+                continue
+            for t in range(a, b):  # the first window whose tokens really equal a benchmark n-gram
+                p0 = int(pos[t])
+                tokens = bytes(buf[tstart[p0]:tend[p0 + n - 1]]).decode("utf-8").split()
+                h, k = gv[t], int(loc[t])
+                while k < len(idx.hashes) and idx.hashes[k] == h:
+                    seg = idx.segments[int(idx.hash_seg[k])]
+                    q = int(idx.hash_pos[k])
+                    if seg.tokens[q:q + n] == tokens:
+                        acc.first = (int(idx.hash_seg[k]), q, field_name[group[int(units_of[t])].field],
+                                     " ".join(tokens))
+                        break
+                    k += 1
+                if acc.first is not None:
+                    break
 
-            def window(t: int, a: int = a) -> tuple[str, list[str]]:
-                f = int(fields_of[a + t])
-                q = int(pos[a + t] - ftok_start[f])
-                return field_name[f], field_tokens(f)[q : q + n]
-
-            results[r] = self._report(window, b - a, gv[a:b], loc[a:b])
-        return results
-
-    def _report(self, window: Callable[[int], tuple[str, list[str]]], count: int, gv: np.ndarray,
-                loc: np.ndarray) -> Match | None:
-        """The row's first n-gram hit whose tokens really equal a benchmark n-gram (hash-confirmed windows
-        are verified token by token, so a 64-bit collision can never remove a row), plus hit counts."""
+    def _exact_group(self, group: list[_Unit], field_name: list[str], field_acc: dict[int, _FieldAcc],
+                     exact: dict[int, Match], buf: np.ndarray, tstart: np.ndarray, tend: np.ndarray,
+                     prefix: np.ndarray, own_start: np.ndarray, utok_end: np.ndarray) -> None:
+        """Exact match of whole normalised fields: a field's token hash (over all its pieces) against the
+        benchmark problems' hashes, confirmed by comparing the tokens."""
         idx = self.index
-        n = idx.n
-        for t in range(count):
-            fname, tokens = window(t)
-            h = gv[t]
-            k = int(loc[t])
-            while k < len(idx.hashes) and idx.hashes[k] == h:
-                seg = idx.segments[int(idx.hash_seg[k])]
-                q = int(idx.hash_pos[k])
-                if seg.tokens[q : q + n] == tokens:
-                    _, first = np.unique(idx.hash_seg[loc], return_index=True)
-                    items = dict.fromkeys(  # every item hit, in the order of the row's windows
-                        f"{idx.specs[idx.segments[s].bench].name}:{idx.segments[s].item_id}"
-                        for s in idx.hash_seg[loc][np.sort(first)].tolist()
-                    )
-                    return Match("ngram", idx.specs[seg.bench].name, seg.item_id, seg.field, fname,
-                                 " ".join(tokens), n_ngrams=count, benchmark_ids=list(items)[:20])
-                k += 1
-        return None
+        powers = idx._powers
+        local = powers.spans(prefix, own_start, utok_end)  # hash of each unit's own tokens
+        count = utok_end - own_start
+        whole = np.fromiter((u.field not in field_acc for u in group), dtype=bool, count=len(group))
+        # fields in one piece: all at once
+        cand_units = np.flatnonzero(whole & (count > 0) & (count <= idx.max_exact_tokens))
+        if len(cand_units):
+            fh = local[cand_units]
+            loc = np.searchsorted(idx.exact_hashes, fh)
+            loc[loc == len(idx.exact_hashes)] = 0
+            for u in cand_units[idx.exact_hashes[loc] == fh].tolist():
+                unit = group[u]
+                if unit.row not in exact:
+                    self._confirm_exact(unit.row, field_name[unit.field], unit.text.split(), exact)
+        # fields cut into pieces: accumulate, decide at the last piece
+        for u in np.flatnonzero(~whole).tolist():
+            unit = group[u]
+            acc = field_acc[unit.field]
+            c = int(count[u])
+            if c:  # field hash = sum of token hashes times BASE**position: this piece's part, moved to its place
+                acc.hash = (acc.hash + int(local[u]) * pow(_BASE, acc.count, 1 << 64)) % (1 << 64)
+                acc.count += c
+                if acc.tokens is not None:
+                    if acc.count > idx.max_exact_tokens:
+                        acc.tokens = None
+                    else:
+                        a, b = int(own_start[u]), int(utok_end[u])
+                        acc.tokens += bytes(buf[tstart[a]:tend[b - 1]]).decode("utf-8").split()
+            if not unit.last or acc.giant or acc.tokens is None or not acc.count or unit.row in exact:
+                continue
+            k = int(np.searchsorted(idx.exact_hashes, np.uint64(acc.hash)))
+            if k < len(idx.exact_hashes) and int(idx.exact_hashes[k]) == acc.hash:
+                self._confirm_exact(unit.row, field_name[unit.field], acc.tokens, exact)
+
+    def _confirm_exact(self, r: int, fname: str, toks: list[str], exact: dict[int, Match]) -> None:
+        segs = self.index.exact.get(" ".join(toks))
+        if segs:
+            exact[r] = self._exact_match(fname, toks, segs)
 
     def _exact_match(self, fname: str, toks: list[str], segs: list[int]) -> Match:
         idx = self.index
@@ -511,7 +689,10 @@ class DecontamConfig:
     text_fields: tuple[str, ...] | None = option(
         None, flags=("--fields",), help="comma-separated row fields to scan (default: every string field)")
     id_field: str | None = option(None, help="row field copied into the removed-rows report")
-    batch_rows: int = option(512, help="rows per batch (~0.8 MB of text: numpy temporaries stay in cache)")
+    batch_rows: int = option(512, help="rows per batch at most (~0.8 MB of text: numpy temporaries stay in cache)")
+    batch_bytes: int = option(DEFAULT_BATCH_BYTES, type=parse_size,
+                              help="bytes of input per batch at most, and of text per numpy pass (default 1MiB; "
+                              "a longer row is cut into pieces): memory follows this, not the row size")
     workers: int = option(1, help="worker processes (the parent reads and writes)")
 
 
@@ -524,6 +705,8 @@ class DecontamStats:
     by_reason: dict[str, int] = field(default_factory=dict)
     items_hit: dict[str, int] = field(default_factory=dict)  # benchmark -> distinct items hit
     seconds: float = 0.0
+    rejected: int = 0  # malformed lines skipped (--on-bad-row skip)
+    rejects: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -538,7 +721,7 @@ class DecontamFilter:
     def __init__(self, index: NgramIndex, cfg: DecontamConfig):
         self.index = index
         self.cfg = cfg
-        self.matcher = Matcher(index, cfg.exact_match)
+        self.matcher = Matcher(index, cfg.exact_match, group_bytes=cfg.batch_bytes, piece_chars=cfg.batch_bytes)
 
     def settings(self) -> dict[str, Any]:
         return {"index": self.index.fingerprint(), "exact_match": self.cfg.exact_match,
@@ -574,25 +757,35 @@ def decontaminate_file(
     overwrite: bool = False,
     progress: bool = True,
     max_batches: int | None = None,
-    state_every_s: float = 1.0,
+    state_every_s: float | None = None,
+    on_bad_row: str = "fail",
+    max_row_bytes: int | str | None = None,
+    checkpoint_rows: int | None = DEFAULT_CHECKPOINT_ROWS,
 ) -> DecontamStats:
     """Stream ``input_path``; write kept lines (byte-identical) and a JSONL report of removed rows.
 
     ``kept_path=None`` is report-only mode (contamination of a training file, nothing is written but the
     removed-rows report). Resumable through the step protocol (:func:`synth.selection.step.run_step`):
-    the state file ``<removed_path>.state.json`` records the input offset and output sizes at most every
-    ``state_every_s`` seconds; a rerun with the same input, benchmarks and settings truncates the outputs
-    to those sizes and continues. A finished run is not redone. ``max_batches`` stops early (tests use it
-    to simulate an interruption).
+    the state file ``<removed_path>.state.json`` records what was processed (input offset and line, a
+    digest of the input before it, output sizes), saved at the start, every ``checkpoint_rows`` lines,
+    when a bad line stops the run and at the end; a rerun with the same input (before the resume
+    point), benchmarks and settings truncates the outputs to those sizes and continues, so fixing a bad
+    line and rerunning writes exactly what a clean run writes. A finished run is not redone.
+    ``on_bad_row="skip"`` records malformed lines in ``<kept or removed>.rejects.jsonl`` instead of
+    stopping. Memory follows ``cfg.batch_bytes`` and ``max_row_bytes``, not the size of a row.
+    ``max_batches`` stops early (tests use it to simulate an interruption).
     """
     cfg = cfg or DecontamConfig()
     removed_path = Path(removed_path)
+    base = Path(kept_path) if kept_path is not None else removed_path
     files = StepFiles(Path(kept_path) if kept_path is not None else None, removed_path,
-                      removed_path.with_name(removed_path.name + ".state.json"))
+                      removed_path.with_name(removed_path.name + ".state.json"),
+                      base.with_name(base.name + ".rejects.jsonl"))
     report = run_step(
-        RowReader(input_path, cfg.batch_rows), DecontamFilter(index, cfg), files, log_format="removed",
-        id_field=cfg.id_field, overwrite=overwrite, progress=progress, workers=cfg.workers,
-        max_batches=max_batches, state_every_s=state_every_s,
+        RowReader(input_path, cfg.batch_rows, cfg.batch_bytes, max_row_bytes, allow_empty=False),
+        DecontamFilter(index, cfg), files, log_format="removed", id_field=cfg.id_field, overwrite=overwrite,
+        progress=progress, workers=cfg.workers, max_batches=max_batches, state_every_s=state_every_s,
+        on_bad_row=on_bad_row, checkpoint_rows=checkpoint_rows,
     )
     return _stats(report, removed_path)
 
@@ -613,6 +806,7 @@ def _stats(report: StepReport, removed_path: Path) -> DecontamStats:
         rows=report.rows, kept=report.kept, removed=report.removed, by_benchmark=dict(by_benchmark),
         by_reason={r: n for r, n in report.reasons.items() if r != KEEP.reason},
         items_hit={b: len(v) for b, v in items.items()}, seconds=report.seconds,
+        rejected=report.rejected, rejects=report.rejects,
     )
 
 

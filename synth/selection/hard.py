@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from skymath_tasks.benchmarks import parse_level
-from skymath_tasks.jsonl_io import DataError
+from skymath_tasks.jsonl_io import DataError, excerpt
 from synth.selection.judge import run_judge
 from synth.selection.reader import Row
 from synth.selection.step import Decision, PerRowFilter, settings_digest
@@ -66,6 +66,9 @@ class LevelFilter(PerRowFilter):
         elif raw is None:
             raise DataError(row.path, row.lineno, "missing (or pass --seeds to join levels from the seed file)",
                             field=self.level_field)
+        if raw is not None and (isinstance(raw, bool) or not isinstance(raw, (int, str))):
+            raise DataError(row.path, row.lineno, f"expected int or str like 'Level 5', got {type(raw).__name__} "
+                            f"{excerpt(raw)}", field=self.level_field, reason="wrong_type")
         level = parse_level(raw)
         if level is None:
             return Decision(False, "unknown_level", {"level": raw})
@@ -83,10 +86,11 @@ def select_by_level(
     seed_id_field: str = "seed_id",
     overwrite: bool = False,
     progress: bool = True,
+    on_bad_row: str = "fail",
 ) -> dict[str, Any]:
     seed_levels = load_seed_map(seeds_path, "level") if seeds_path else None
     filt = LevelFilter(min_level, level_field, seed_levels, seed_id_field)
-    return select_rows(input_path, output_path, filt, overwrite=overwrite, progress=progress)
+    return select_rows(input_path, output_path, filt, overwrite=overwrite, progress=progress, on_bad_row=on_bad_row)
 
 
 def parse_difficulty(text: str, min_difficulty: int) -> Decision:
@@ -106,6 +110,7 @@ def select_by_judge(
     text_field: str = "query",
     overwrite: bool = False,
     progress: bool = True,
+    on_bad_row: str = "fail",
 ) -> dict[str, Any]:
     def build(row: Row) -> list[dict[str, str]]:
         problem = row.text(text_field)
@@ -114,4 +119,4 @@ def select_by_judge(
     return run_judge(input_path, output_path, client_cfg, build_messages=build,
                      parse=lambda t: parse_difficulty(t, min_difficulty), name="hard-judge",
                      prompt_version=HARD_PROMPT_VERSION, criteria={"min_difficulty": min_difficulty},
-                     overwrite=overwrite, progress=progress)
+                     overwrite=overwrite, progress=progress, on_bad_row=on_bad_row)

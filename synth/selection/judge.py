@@ -37,6 +37,7 @@ class JudgeFilter(PerRowFilter):
     answers: dict[str, dict[str, Any]]  # request id -> cached response
     parse: Callable[[str], Decision]
     criteria: dict[str, Any]  # what ``parse`` decides with (e.g. the minimum difficulty)
+    scan: InputScan | None = None  # rows skipped while building requests (skip mode) are rejected again
 
     def settings(self) -> dict[str, Any]:
         h = hashlib.blake2b(digest_size=16)
@@ -47,6 +48,8 @@ class JudgeFilter(PerRowFilter):
                 "answers": h.hexdigest(), "criteria": self.criteria}
 
     def decide(self, row: Row) -> Decision:
+        if self.scan is not None:
+            self.scan.reraise(row)
         rid = self.request_ids[row.lineno]
         ans = self.answers.get(rid)
         if ans is None:
@@ -68,6 +71,7 @@ def run_judge(
     criteria: dict[str, Any] | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    on_bad_row: str = "fail",
 ) -> dict[str, Any]:
     """Ask the judge about every row (resumable, through ``synth.client.run_requests``), then select."""
     from synth.client import ChatClient, ChatRequest, load_responses, request_id, run_requests
@@ -76,19 +80,18 @@ def run_judge(
     cache = output_path.with_name(output_path.name + ".judge.jsonl")
     if overwrite:
         cache.unlink(missing_ok=True)
-    scan = InputScan(RowReader(input_path))
+    scan = InputScan(RowReader(input_path, allow_empty=False), on_bad_row)
     ids: dict[int, str] = {}
     reqs: list[ChatRequest] = []
-    for row in scan:
-        messages = build_messages(row)
+    for row, messages in scan.each(lambda row: (row, build_messages(row))):
         rid = request_id(name, prompt_version, client_cfg.model, messages)
         ids[row.lineno] = rid
         reqs.append(ChatRequest(id=rid, messages=messages, params={"temperature": 0.0}, meta={"line": row.lineno}))
     output_path.parent.mkdir(parents=True, exist_ok=True)
     run_stats = run_requests(ChatClient(client_cfg), reqs, cache, progress=progress, desc=name)
     filt = JudgeFilter(name, prompt_version, client_cfg.model, scan.digest, ids, load_responses(cache), parse,
-                      criteria or {})
-    stats = select_rows(input_path, output_path, filt, overwrite=overwrite, progress=progress)
+                      criteria or {}, scan)
+    stats = select_rows(input_path, output_path, filt, overwrite=overwrite, progress=progress, on_bad_row=on_bad_row)
     stats["judge_run"] = run_stats.to_dict()
     stats["judge_cache"] = str(cache)
     return stats

@@ -38,13 +38,15 @@ class SampleFilter(PerRowFilter):
 
 
 def write_random_control(input_path: str | os.PathLike, size: int, output_path: str | os.PathLike,
-                         seed: int = 0, *, overwrite: bool = False) -> int:
-    """Write ``size`` seeded random rows of ``input_path`` (all rows if it has fewer); return how many."""
+                         seed: int = 0, *, overwrite: bool = False, on_bad_row: str = "fail") -> int:
+    """Write ``size`` seeded random rows of ``input_path`` (all rows if it has fewer); return how many.
+    In skip mode malformed lines are never drawn (and are listed in the control's rejects file)."""
     reader = RowReader(input_path)
-    scan = InputScan(reader)
+    scan = InputScan(reader, on_bad_row)
     lines = [row.lineno for row in scan]
     pick = random.Random(seed).sample(range(len(lines)), min(size, len(lines)))
     filt = SampleFilter(frozenset(lines[i] for i in pick), size, seed, scan.digest)
     out = Path(output_path)
     files = StepFiles(out, None, out.with_name(out.name + ".state.json"))
-    return run_step(reader, filt, files, log_format="none", overwrite=overwrite, progress=False).kept
+    return run_step(reader, filt, files, log_format="none", overwrite=overwrite, progress=False,
+                    on_bad_row=on_bad_row).kept

@@ -18,7 +18,7 @@ from synth.selection.step import RowFilter, StepFiles, run_step
 def load_seed_map(path: str | os.PathLike, value_field: str, key_field: str = "id") -> dict[str, Any]:
     """``seed id -> value`` from a seed JSONL (rows without the value are left out)."""
     out: dict[str, Any] = {}
-    for lineno, row in iter_jsonl(path):
+    for lineno, row in iter_jsonl(path, allow_empty=False):
         if key_field not in row:
             raise DataError(path, lineno, "missing", field=key_field)
         if row.get(value_field) is not None:
@@ -27,11 +27,15 @@ def load_seed_map(path: str | os.PathLike, value_field: str, key_field: str = "i
 
 
 def select_rows(input_path: str | os.PathLike, output_path: str | os.PathLike, filt: RowFilter, *,
-                overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
+                overwrite: bool = False, progress: bool = True, on_bad_row: str = "fail") -> dict[str, Any]:
     """Run a verdict filter as a step: kept rows (unchanged) to ``output_path``, every row's verdict to
-    ``<output>.verdicts.jsonl``; return the counts."""
+    ``<output>.verdicts.jsonl`` (malformed rows: an error, or with ``on_bad_row="skip"`` the rejects file);
+    return the counts."""
     files = StepFiles.beside(output_path, ".verdicts.jsonl")
-    report = run_step(RowReader(input_path), filt, files, log_format="verdicts", overwrite=overwrite,
-                      progress=progress)
-    return {"rows": report.rows, "kept": report.kept, "removed": report.removed, "verdicts": report.reasons,
-            "output": str(files.kept), "verdicts_file": str(files.log)}
+    report = run_step(RowReader(input_path, allow_empty=False), filt, files, log_format="verdicts",
+                      overwrite=overwrite, progress=progress, on_bad_row=on_bad_row)
+    out = {"rows": report.rows, "kept": report.kept, "removed": report.removed, "verdicts": report.reasons,
+           "output": str(files.kept), "verdicts_file": str(files.log)}
+    if report.rejected:
+        out.update(rejected=report.rejected, rejects_file=report.rejects)
+    return out

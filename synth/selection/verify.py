@@ -98,12 +98,13 @@ def verify_by_answer(
     keep_ungraded: bool = True,
     overwrite: bool = False,
     progress: bool = True,
+    on_bad_row: str = "fail",
 ) -> dict[str, Any]:
     if gold_field is None and seeds_path is None:
         raise ValueError("the answer verifier needs --gold-field or --seeds (with the seeds' 'answer')")
     gold = load_seed_map(seeds_path, "answer") if seeds_path else {}
     filt = AnswerFilter(gold, gold_field, seed_id_field, response_field, task, mode, keep_ungraded)
-    return select_rows(input_path, output_path, filt, overwrite=overwrite, progress=progress)
+    return select_rows(input_path, output_path, filt, overwrite=overwrite, progress=progress, on_bad_row=on_bad_row)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -128,6 +129,7 @@ def verify_by_judge(
     response_field: str = "response",
     overwrite: bool = False,
     progress: bool = True,
+    on_bad_row: str = "fail",
 ) -> dict[str, Any]:
     def build(row: Row) -> list[dict[str, str]]:
         q, r = row.text(query_field), row.text(response_field)
@@ -135,4 +137,5 @@ def verify_by_judge(
                 {"role": "user", "content": VERIFY_USER.format(query=q, response=r)}]
 
     return run_judge(input_path, output_path, client_cfg, build_messages=build, parse=parse_verify_verdict,
-                     name="verify-judge", prompt_version=JUDGE_PROMPT_VERSION, overwrite=overwrite, progress=progress)
+                     name="verify-judge", prompt_version=JUDGE_PROMPT_VERSION, overwrite=overwrite, progress=progress,
+                     on_bad_row=on_bad_row)
