@@ -20,12 +20,18 @@ Methods (paper, section 3.1):
   it when the verdict is "incorrect" (re-verifying), then answer it.
 
 Every response is normalised to ``<reasoning>\\nThe answer is X`` with the shared prompt module; a reply
-without the marker, or cut by the token limit, is rejected with a reason.
+without the marker, or cut by the token limit, is rejected with a reason; so is a refusal (a reply the
+client classified as refused, or a short "I'm sorry, I can't ..." text).
+
+Row ids (:func:`row_id`) are a hash of stage, seed, method and content (query and response), so two
+seeds whose draws happen to produce the same text, or whose requests share one cached reply, still get
+two ids, and the same row always gets the same id in every run.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import re
 from collections.abc import Callable, Generator
@@ -52,6 +58,7 @@ class AugmentContext:
 
     stage: str
     model: str
+    round: int = 1  # recorded in rows; not part of request ids (an identical request in round 2 is a cache hit)
     rng_seed: int = 0
     prompt_dir: str | None = None
     answer_aug_samples: int = 1  # answers sampled per answer-augmentation draw
@@ -124,7 +131,29 @@ def split_answer(text: str) -> tuple[str, str] | str:
 
 
 def rejection(reason: str, ctx: AugmentContext, seed: dict[str, Any], method: str, **extra: Any) -> Outcome:
-    return {"rejected": reason, "stage": ctx.stage, "method": method, "seed_id": seed["id"], **extra}
+    return {"rejected": reason, "stage": ctx.stage, "round": ctx.round, "method": method, "seed_id": seed["id"],
+            **extra}
+
+
+def row_id(stage: str, seed_id: str, method: str, query: str, response: str) -> str:
+    """Deterministic row id: sha256 of stage, seed, method and content (never Python's ``hash()``), so ids
+    are unique over all stage files of a run."""
+    blob = json.dumps([stage, seed_id, method, query, response], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
+
+
+_REFUSAL_TEXT = re.compile(r"^\W*(i'?m sorry|i am sorry|sorry,|i cannot|i can'?t|i'm unable|i am unable|as an ai)\b",
+                           re.IGNORECASE)
+
+
+def is_refusal(reply: Reply) -> bool:
+    """A reply the client classified as refused (``refusal`` set), or a short text that declines."""
+    if reply is None:
+        return False
+    if reply.get("refusal"):
+        return True
+    text = (reply.get("text") or "").strip()
+    return len(text) < 300 and bool(_REFUSAL_TEXT.match(text)) and not _MARKER_RE.search(text)
 
 
 def finalize(ctx: AugmentContext, seed: dict[str, Any], method: str, query: str, req: ChatRequest, reply: Reply,
@@ -132,6 +161,8 @@ def finalize(ctx: AugmentContext, seed: dict[str, Any], method: str, query: str,
     """One output row from an answer reply, or a rejection (with ground-truth check when ``gold``)."""
     if reply is None:
         return rejection("request_failed", ctx, seed, method, request_id=req.id)
+    if is_refusal(reply):
+        return rejection("refusal", ctx, seed, method, request_id=req.id, text=(reply.get("text") or "")[-300:])
     if reply.get("finish_reason") == "length":
         return rejection("truncated", ctx, seed, method, request_id=req.id)
     parsed = split_answer(reply.get("text") or "")
@@ -145,16 +176,22 @@ def finalize(ctx: AugmentContext, seed: dict[str, Any], method: str, query: str,
         if not score(response, gold, task="math", mode="strict"):
             return rejection("wrong_answer", ctx, seed, method, request_id=req.id, answer=answer, gold=gold)
     return {
-        "id": req.id,
+        "id": row_id(ctx.stage, seed["id"], method, query, response),
         "stage": ctx.stage,
+        "round": ctx.round,
         "method": method,
         "seed_id": seed["id"],
+        # what selection needs without the seed file: select-hard reads `level`, reports group by source
+        "seed_source": seed.get("source"),
+        "level": seed.get("level"),
+        "subject": seed.get("subject"),
         "query": query,
         "response": response,
         "answer": answer,
         "model": reply.get("model") or ctx.model,
         "prompt_version": prompt_version,
         "usage": reply.get("usage") or {},
+        "request_id": req.id,
     }
 
 
@@ -170,6 +207,8 @@ def problem_failure(reply: Reply, previous: str, ctx: AugmentContext) -> str | N
     """Why a generated problem is unusable (WizardLM-style elimination), or None."""
     if reply is None:
         return "request_failed"
+    if reply.get("refusal"):
+        return "refusal"
     if reply.get("finish_reason") == "length":
         return "truncated"
     new = _clean_problem(reply.get("text"))
@@ -336,6 +375,8 @@ def xwin(seed: dict[str, Any], ctx: AugmentContext, draw: int = 0) -> AugmentGen
         (vrep,) = yield [vreq]
         if vrep is None:
             return [rejection("xwin_verify_request_failed", ctx, seed, "xwin", request_id=vreq.id)]
+        if vrep.get("refusal"):
+            return [rejection("xwin_verify_refusal", ctx, seed, "xwin", request_id=vreq.id)]
         verdict = parse_verdict(vrep.get("text", ""))
         if verdict is None:
             return [rejection("xwin_no_verdict", ctx, seed, "xwin", request_id=vreq.id)]
@@ -418,4 +459,4 @@ def validate_mix(mix: dict[str, float], metamath_mix: dict[str, float], where: s
 
 
 __all__ = ["AugmentContext", "AUGMENTERS", "EVOL_STRATEGIES", "METAMATH_METHODS", "choose_method", "validate_mix",
-           "finalize", "split_answer", "mask_number", "parse_verdict", "problem_failure"]
+           "finalize", "split_answer", "mask_number", "parse_verdict", "problem_failure", "row_id", "is_refusal"]

@@ -19,22 +19,24 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from skymath_tasks.jsonl_io import JsonlAppender, read_output_rows
 from synth.client import (
+    CONTENT_FILTER_CODES,
     BadResponse,
     ChatRequest,
     ClientConfig,
+    Refusal,
     RunStats,
     answered_ids,
     chat_body,
     errors_path_for,
     parse_chat_completion,
-    runs_path_for,
+    write_run_line,
 )
 
 log = logging.getLogger(__name__)
@@ -111,8 +113,15 @@ def run_batch(
     batch: BatchConfig | None = None,
     progress: bool = True,
     openai_client: Any = None,
+    answered: Container[str] | None = None,
+    runs_log: bool = True,
+    desc: str = "batch requests",
 ) -> RunStats:
-    """Answer every request not yet answered in ``out_path`` through the Batch API; blocks until done."""
+    """Answer every request not yet answered in ``out_path`` through the Batch API; blocks until done.
+
+    ``answered`` and ``runs_log`` as in :func:`synth.client.run_requests`. A refused line (content
+    filter, refusal, empty reply) is recorded in the errors file as ``refusal`` and not cached; the next
+    run submits it again."""
     import openai
     from tqdm.auto import tqdm
 
@@ -122,19 +131,21 @@ def run_batch(
                                             max_retries=config.max_retries, timeout=config.timeout_s)
     stats = RunStats()
     t0 = time.monotonic()
-    done = answered_ids(out_path)
+    done = set(answered_ids(out_path)) if answered is None else None
     by_id: dict[str, ChatRequest] = {}
     for req in requests:
         if req.id in by_id:
             continue
         by_id[req.id] = req
+    if done is None:
+        done = {rid for rid in by_id if rid in answered}  # type: ignore[operator]
     stats.total_seen = len(by_id)
     stats.skipped_done = sum(1 for rid in by_id if rid in done)
 
     blog = JsonlAppender(batches_path_for(out_path))
     out = JsonlAppender(out_path)
     err = JsonlAppender(errors_path_for(out_path))
-    bar = tqdm(total=len(by_id), initial=stats.skipped_done, desc="batch requests", unit="req", disable=not progress)
+    bar = tqdm(total=len(by_id), initial=stats.skipped_done, desc=desc, unit="req", disable=not progress)
     try:
         in_flight = {bid: rec for bid, rec in _batch_state(out_path).items() if not rec.get("collected")}
         in_flight_ids: set[str] = set()
@@ -175,12 +186,13 @@ def run_batch(
                 if b.status in TERMINAL:
                     finished.append(b)
             for b in finished:
-                ok, failed, tokens = _collect(client, b, by_id, done, out, err)
+                ok, failed, refused, tokens = _collect(client, b, by_id, done, out, err, stats.failures)
                 stats.ok += ok
                 stats.failed += failed
+                stats.refused += refused
                 stats.prompt_tokens += tokens[0]
                 stats.completion_tokens += tokens[1]
-                bar.update(ok + failed)
+                bar.update(ok + failed + refused)
                 blog.write({"batch_id": b.id, "collected": True, "status": b.status, "ok": ok, "failed": failed,
                             "collected_at": time.time()})
                 rec = in_flight.pop(b.id)
@@ -196,17 +208,17 @@ def run_batch(
             w.close()
     stats.cost_usd = config.cost_usd(stats.prompt_tokens, stats.completion_tokens, discount=bcfg.discount)
     stats.elapsed_s = time.monotonic() - t0
-    with JsonlAppender(runs_path_for(out_path)) as runs:
-        runs.write({"time": time.time(), "mode": "batch", "model": config.model, "base_url": config.base_url,
-                    **stats.to_dict()})
-    log.info("%s (batch): %s", out_path, stats.summary())
+    if runs_log:
+        write_run_line(out_path, stats, mode="batch", model=config.model, base_url=config.base_url)
+    log.info("%s (batch): %s", out_path if runs_log else desc, stats.summary())
     return stats
 
 
 def _collect(client: Any, b: Any, by_id: dict[str, ChatRequest], done: set[str], out: JsonlAppender,
-             err: JsonlAppender) -> tuple[int, int, tuple[int, int]]:
-    """Join a finished batch's output/error files on ``custom_id`` and append the answers."""
-    ok = failed = pt = ct = 0
+             err: JsonlAppender, failures: dict[str, str]) -> tuple[int, int, int, tuple[int, int]]:
+    """Join a finished batch's output/error files on ``custom_id`` and append the answers; ``failures``
+    gets ``id -> kind`` of every line that got no answer."""
+    ok = failed = refused = pt = ct = 0
     for file_id, is_error in ((b.output_file_id, False), (b.error_file_id, True)):
         if not file_id:
             continue
@@ -228,10 +240,15 @@ def _collect(client: Any, b: Any, by_id: dict[str, ChatRequest], done: set[str],
             if not is_error and isinstance(resp, dict) and resp.get("status_code") == 200:
                 try:
                     parsed = parse_chat_completion(rid, body)
-                except BadResponse as exc:
-                    err.write({"id": rid, "error": "bad_response", "message": str(exc)[:300], "batch_id": b.id,
+                except (BadResponse, Refusal) as exc:
+                    kind = "refusal" if isinstance(exc, Refusal) else "bad_response"
+                    err.write({"id": rid, "error": kind, "message": str(exc)[:300], "batch_id": b.id,
                                "time": time.time(), "meta": req.meta})
-                    failed += 1
+                    failures[rid] = kind
+                    if kind == "refusal":
+                        refused += 1
+                    else:
+                        failed += 1
                     continue
                 out.write({"id": rid, "text": parsed.text, "finish_reason": parsed.finish_reason,
                            "model": parsed.model, "usage": parsed.usage, "attempts": 1, "meta": req.meta,
@@ -242,12 +259,19 @@ def _collect(client: Any, b: Any, by_id: dict[str, ChatRequest], done: set[str],
                 ct += parsed.usage.get("completion_tokens", 0)
             else:
                 e = item.get("error") or {}
-                err.write({"id": rid, "error": (e.get("code") if isinstance(e, dict) else None) or
-                           f"http_{resp.get('status_code') if isinstance(resp, dict) else '?'}",
-                           "message": str(e.get("message") if isinstance(e, dict) else e)[:300], "batch_id": b.id,
-                           "time": time.time(), "meta": req.meta})
-                failed += 1
-    return ok, failed, (pt, ct)
+                if not e and isinstance(body, dict) and isinstance(body.get("error"), dict):
+                    e = body["error"]  # a non-200 line: the error is inside the response body
+                code = (e.get("code") if isinstance(e, dict) else None) or \
+                    f"http_{resp.get('status_code') if isinstance(resp, dict) else '?'}"
+                kind = "refusal" if code in CONTENT_FILTER_CODES else str(code)
+                err.write({"id": rid, "error": kind, "message": str(e.get("message") if isinstance(e, dict) else e)[:300],
+                           "batch_id": b.id, "time": time.time(), "meta": req.meta})
+                failures[rid] = kind
+                if kind == "refusal":
+                    refused += 1
+                else:
+                    failed += 1
+    return ok, failed, refused, (pt, ct)
 
 
 __all__ = ["BatchConfig", "run_batch", "split_waves", "batch_line", "batches_path_for",

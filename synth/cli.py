@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from synth.client import quiet_http_logging
+
+    quiet_http_logging(args.verbose)  # one HTTP log line per request only with --verbose
     return int(args.func(args) or 0)
 
 

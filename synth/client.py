@@ -8,12 +8,19 @@ leaves to the caller. This module adds
   asks, instead of each hammering on its own schedule);
 * retries with exponential backoff + jitter on 429, 5xx, timeouts, connection errors and unparseable
   bodies (the SDK's own retries are turned off so every attempt is counted and logged here);
+* refusals told apart from answers (:class:`Refusal`: a content filter, as a 400 or as
+  ``finish_reason: "content_filter"``, an explicit ``refusal`` message, an empty reply): retried
+  ``refusal_retries`` times, then counted as refused and never cached as an answer;
 * deterministic request ids (:func:`request_id`, a hash of the request content) so a rerun of the same
   job addresses the same requests;
 * :func:`run_requests`: append-only JSONL output keyed by request id; a rerun skips ids already answered,
   so a job killed with ``kill -9`` at any moment loses nothing and pays for nothing twice. Requests that
-  failed for good are written to ``<out>.errors.jsonl`` and retried by the next run. Usage and an
-  estimated cost are totalled per run and appended to ``<out>.runs.jsonl``.
+  failed for good (refusals included) are written to ``<out>.errors.jsonl`` and retried by the next
+  run. Usage and an estimated cost are totalled per run and appended to ``<out>.runs.jsonl`` (a caller
+  that drives many calls as one run, like the synthesis pipeline, writes that line itself).
+
+HTTP client libraries (httpx, httpcore, openai, aiohttp) log one INFO line per request; command lines
+call :func:`quiet_http_logging` so those lines appear only with ``--verbose`` (DEBUG).
 
 The same :class:`ClientConfig` serves OpenAI (``base_url: null``) and any OpenAI-compatible server
 (vLLM, ``transformers serve``, our test server) through ``base_url``.
@@ -28,7 +35,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -62,6 +69,9 @@ class ClientConfig:
     #: Burst allowance of the RPM/TPM buckets, in seconds' worth of the per-minute rate.
     limit_burst_s: float = 10.0
     max_retries: int = 8
+    #: A refused request (content filter, refusal message, empty reply) is asked again this many times
+    #: before it counts as refused (sampling at temperature > 0 often answers the second time).
+    refusal_retries: int = 2
     timeout_s: float = 120.0
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
@@ -108,6 +118,8 @@ class ClientConfig:
             raise ValueError(f"{where}: limit_burst_s must be > 0")
         if self.max_retries < 0 or self.timeout_s <= 0:
             raise ValueError(f"{where}: max_retries must be >= 0 and timeout_s > 0")
+        if self.refusal_retries < 0:
+            raise ValueError(f"{where}: refusal_retries must be >= 0")
 
     def api_key(self) -> str:
         key = os.environ.get(self.api_key_env)
@@ -223,6 +235,33 @@ class BadResponse(Exception):
     """A 200 whose body we cannot use (not JSON, no choices): retried like a server error."""
 
 
+#: Error codes of OpenAI / Azure OpenAI for a prompt or completion stopped by the content filter.
+CONTENT_FILTER_CODES = frozenset({"content_filter", "content_policy_violation", "content_filtered"})
+
+
+class Refusal(Exception):
+    """The model (or the provider's filter) declined: not an answer, never cached as one.
+
+    ``kind``: ``content_filter`` (HTTP 400 with a content-filter code, or ``finish_reason:
+    "content_filter"``), ``refusal`` (the ``refusal`` field of the message is set) or ``empty`` (no text)."""
+
+    def __init__(self, kind: str, message: str = ""):
+        super().__init__(f"{kind}: {message}" if message else kind)
+        self.kind = kind
+        self.message = message
+
+
+def _content_filter_code(exc: Any) -> str | None:
+    """The content-filter code of an API error (``code`` of its body, or of ``body.error``), if any."""
+    codes = [getattr(exc, "code", None)]
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        codes.append(body.get("code"))
+        if isinstance(body.get("error"), dict):
+            codes.append(body["error"].get("code"))
+    return next((c for c in codes if isinstance(c, str) and c in CONTENT_FILTER_CODES), None)
+
+
 # --------------------------------------------------------------------------------------------------
 # Limits
 # --------------------------------------------------------------------------------------------------
@@ -327,6 +366,7 @@ class ChatClient:
         cfg = self.config
         est = self._estimate_tokens(req)
         attempt = 0
+        refusals = 0
         while True:
             attempt += 1
             delay: float | None = None
@@ -352,14 +392,34 @@ class ChatClient:
                     kind = "timeout"
                 except openai.APIConnectionError as exc:
                     kind = f"connection ({type(exc.__cause__).__name__ if exc.__cause__ else 'closed'})"
+                except Refusal as exc:
+                    kind = f"refusal ({exc.kind})"
+                    refusals += 1
+                    self.stats.count_error(f"refusal_{exc.kind}")
+                    if refusals > cfg.refusal_retries:
+                        raise RequestFailed(req.id, "refusal", exc.kind, attempt) from None
+                    delay = cfg.backoff_base_s * (0.5 + random.random() / 2)
                 except openai.APIStatusError as exc:
-                    if exc.status_code not in (408, 409) and exc.status_code < 500:
+                    code = _content_filter_code(exc) if exc.status_code == 400 else None
+                    if code is not None:  # the prompt was filtered: a refusal, not a broken request
+                        refusals += 1
+                        self.stats.count_error("refusal_content_filter")
+                        if refusals > cfg.refusal_retries:
+                            raise RequestFailed(req.id, "refusal", "content_filter", attempt) from None
+                        kind, delay = f"refusal (content_filter: {code})", cfg.backoff_base_s * (0.5 + random.random() / 2)
+                    elif exc.status_code not in (408, 409) and exc.status_code < 500:
                         self.stats.count_error(f"http_{exc.status_code}")
                         raise RequestFailed(req.id, f"http_{exc.status_code}", _short(exc), attempt) from None
-                    kind, delay = f"http_{exc.status_code}", _retry_after(exc)
+                    else:
+                        kind, delay = f"http_{exc.status_code}", _retry_after(exc)
                 except (BadResponse, ValueError, openai.APIResponseValidationError) as exc:
                     # a 200 with an unusable body (json.JSONDecodeError is a ValueError)
                     kind = f"bad_response ({type(exc).__name__}: {_short(exc)})"
+            if kind.startswith("refusal"):
+                self.stats.retries += 1
+                log.debug("request %s attempt %d: %s; asking again in %.2fs", req.id, attempt, kind, delay)
+                await asyncio.sleep(delay or 0)
+                continue
             self.stats.count_error(kind.split(" ")[0])
             if attempt > cfg.max_retries:
                 raise RequestFailed(req.id, kind, "retries exhausted", attempt)
@@ -394,12 +454,24 @@ def chat_body(config: ClientConfig, req: ChatRequest) -> dict[str, Any]:
 
 
 def parse_chat_completion(req_id: str, resp: Any, attempt: int = 1) -> ChatResponse:
-    """Read a chat-completion JSON ourselves (the body is untrusted data: check every field)."""
+    """Read a chat-completion JSON ourselves (the body is untrusted data: check every field).
+
+    Raises :class:`Refusal` for a filtered, refused or empty reply and :class:`BadResponse` for a body
+    that is not a chat completion."""
     choices = resp.get("choices") if isinstance(resp, dict) else None
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise BadResponse("no choices in response")
     msg = choices[0].get("message")
-    text = msg.get("content") if isinstance(msg, dict) else None
+    if not isinstance(msg, dict):
+        raise BadResponse("choice has no message")
+    text = msg.get("content")
+    if choices[0].get("finish_reason") == "content_filter":
+        raise Refusal("content_filter", "finish_reason content_filter")
+    refusal = msg.get("refusal")
+    if isinstance(refusal, str) and refusal.strip():
+        raise Refusal("refusal", _short_text(refusal))
+    if text is None or (isinstance(text, str) and not text.strip()):
+        raise Refusal("empty", "the reply has no text")
     if not isinstance(text, str):
         raise BadResponse("choice has no text content")
     u = resp.get("usage") if isinstance(resp.get("usage"), dict) else {}
@@ -435,8 +507,24 @@ def _int(v: Any) -> int:
 
 
 def _short(exc: BaseException, n: int = 200) -> str:
-    s = str(exc).replace("\n", " ")
+    return _short_text(str(exc), n)
+
+
+def _short_text(s: str, n: int = 200) -> str:
+    s = s.replace("\n", " ")
     return s if len(s) <= n else s[:n] + "..."
+
+
+#: Loggers of the HTTP stack under the SDK (openai 3 ships its httpx fork as httpx2); httpx writes a line
+#: per request at INFO.
+HTTP_LOGGERS = ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "aiohttp")
+
+
+def quiet_http_logging(verbose: bool = False) -> None:
+    """Per-request lines of the HTTP libraries only at DEBUG (``--verbose``): at INFO they flood the log
+    and tear the progress bars."""
+    for name in HTTP_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -452,6 +540,7 @@ class RunStats:
     skipped_done: int = 0  # already answered in the output file by an earlier run
     ok: int = 0  # answered in this run
     failed: int = 0  # failed for good in this run (in <out>.errors.jsonl; retried next run)
+    refused: int = 0  # refused after its refusal retries (also in <out>.errors.jsonl; asked again next run)
     attempts: int = 0  # HTTP attempts in this run, retries included
     retries: int = 0
     errors: dict[str, int] = field(default_factory=dict)
@@ -459,12 +548,26 @@ class RunStats:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     elapsed_s: float = 0.0
+    #: request id -> why it got no answer in this run ("refusal", "http_400", ...); not logged (can be large)
+    failures: dict[str, str] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out.pop("failures")
+        return out
+
+    def add(self, other: "RunStats") -> None:
+        """Totals of several calls that form one run (the pipeline's steps)."""
+        for name in ("total_seen", "skipped_done", "ok", "failed", "refused", "attempts", "retries", "prompt_tokens",
+                     "completion_tokens"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.cost_usd += other.cost_usd
+        for k, v in other.errors.items():
+            self.errors[k] = self.errors.get(k, 0) + v
+        self.failures.update(other.failures)
 
     def summary(self) -> str:
-        return (f"{self.ok} answered, {self.skipped_done} already done, {self.failed} failed; "
+        return (f"{self.ok} answered, {self.skipped_done} already done, {self.failed} failed, {self.refused} refused; "
                 f"{self.attempts} attempts ({self.retries} retries); tokens in/out "
                 f"{self.prompt_tokens}/{self.completion_tokens}; est. cost ${self.cost_usd:.4f}; {self.elapsed_s:.1f}s")
 
@@ -519,13 +622,17 @@ async def arun_requests(
     progress: bool = True,
     desc: str = "requests",
     close_client: bool = True,
+    answered: Container[str] | None = None,
+    runs_log: bool = True,
 ) -> RunStats:
     """Async body of :func:`run_requests` (use it when already inside an event loop). ``close_client=False``
-    keeps the client's connections open for another run in the same loop."""
+    keeps the client's connections open for another run in the same loop. ``answered``: ids already
+    answered in ``out_path`` when the caller knows them (default: read the file). ``runs_log=False``: no
+    line in ``<out>.runs.jsonl`` (the caller logs its run as a whole)."""
     out_path = Path(out_path)
     stats = RunStats()
     t0 = time.monotonic()
-    done = answered_ids(out_path)
+    done = answered if answered is not None else answered_ids(out_path)
     a0, r0, e0 = client.stats.attempts, client.stats.retries, dict(client.stats.errors)
     total = len(requests) if hasattr(requests, "__len__") else None  # type: ignore[arg-type]
 
@@ -556,7 +663,11 @@ async def arun_requests(
                 try:
                     resp = await client.complete(req)
                 except RequestFailed as exc:
-                    stats.failed += 1
+                    if exc.kind == "refusal":
+                        stats.refused += 1
+                    else:
+                        stats.failed += 1
+                    stats.failures[req.id] = exc.kind
                     if err_out is None:
                         err_out = JsonlAppender(errors_path_for(out_path))
                     err_out.write({"id": req.id, "error": exc.kind, "message": exc.message,
@@ -564,14 +675,14 @@ async def arun_requests(
                     if exc.fatal:
                         log.error("stopping the run: %s", exc)
                         raise
-                    log.warning("%s", exc)
+                    (log.info if exc.kind == "refusal" else log.warning)("%s", exc)
                 else:
                     out.write(response_row(resp, req))
                     stats.ok += 1
                     stats.prompt_tokens += resp.usage.get("prompt_tokens", 0)
                     stats.completion_tokens += resp.usage.get("completion_tokens", 0)
                 bar.update(1)
-                bar.set_postfix(ok=stats.ok, failed=stats.failed, refresh=False)
+                bar.set_postfix(ok=stats.ok, failed=stats.failed, refused=stats.refused, refresh=False)
 
         n_workers = client.config.max_concurrency
         await asyncio.gather(*(worker() for _ in range(n_workers)))
@@ -587,11 +698,16 @@ async def arun_requests(
     stats.errors = {k: v - e0.get(k, 0) for k, v in client.stats.errors.items() if v - e0.get(k, 0)}
     stats.cost_usd = client.config.cost_usd(stats.prompt_tokens, stats.completion_tokens)
     stats.elapsed_s = time.monotonic() - t0
-    with JsonlAppender(runs_path_for(out_path)) as runs:
-        runs.write({"time": time.time(), "model": client.config.model, "base_url": client.config.base_url,
-                    **stats.to_dict()})
-    log.info("%s: %s", out_path, stats.summary())
+    if runs_log:
+        write_run_line(out_path, stats, model=client.config.model, base_url=client.config.base_url)
+    log.info("%s: %s", desc if not runs_log else out_path, stats.summary())
     return stats
+
+
+def write_run_line(out_path: str | os.PathLike, stats: RunStats, **extra: Any) -> None:
+    """One line of ``<out>.runs.jsonl``: what one run sent, got, retried and cost."""
+    with JsonlAppender(runs_path_for(out_path)) as runs:
+        runs.write({"time": time.time(), **extra, **stats.to_dict()})
 
 
 def run_requests(
@@ -601,13 +717,17 @@ def run_requests(
     *,
     progress: bool = True,
     desc: str = "requests",
+    answered: Container[str] | None = None,
+    runs_log: bool = True,
 ) -> RunStats:
     """Answer every request not yet answered in ``out_path``; see the module docstring for guarantees."""
-    return asyncio.run(arun_requests(client, requests, out_path, progress=progress, desc=desc))
+    return asyncio.run(arun_requests(client, requests, out_path, progress=progress, desc=desc, answered=answered,
+                                     runs_log=runs_log))
 
 
 __all__ = [
-    "ClientConfig", "ChatRequest", "ChatResponse", "ChatClient", "RequestFailed", "RunStats", "TokenBucket",
+    "ClientConfig", "ChatRequest", "ChatResponse", "ChatClient", "RequestFailed", "Refusal", "RunStats", "TokenBucket",
+    "quiet_http_logging", "write_run_line",
     "request_id", "run_requests", "arun_requests", "load_responses", "answered_ids", "iter_output_rows",
     "errors_path_for", "runs_path_for",
 ]

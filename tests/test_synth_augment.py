@@ -17,7 +17,8 @@ from synth.augment import (
 )
 from tests.helpers.synth_scripts import ScriptedModel, toy_seeds
 
-ROW_KEYS = {"id", "stage", "method", "seed_id", "query", "response", "answer", "model", "prompt_version", "usage"}
+ROW_KEYS = {"id", "stage", "round", "method", "seed_id", "seed_source", "level", "subject", "query", "response",
+            "answer", "model", "prompt_version", "usage", "request_id"}
 
 
 def drive(gen, model) -> tuple[list[dict[str, Any]], int]:
@@ -44,6 +45,7 @@ def ctx(**kw) -> AugmentContext:
 def check_row(row: dict[str, Any], method: str, seed: dict[str, Any]) -> None:
     assert set(row) == ROW_KEYS, row
     assert row["method"] == method and row["seed_id"] == seed["id"] and row["stage"] == "stage1"
+    assert (row["seed_source"], row["level"], row["subject"]) == (seed["source"], seed["level"], seed["subject"])
     assert row["response"].endswith(f"\n{ANSWER_MARKER} {row['answer']}")
     assert row["response"].count(ANSWER_MARKER) == 1
     assert row["query"] and row["model"] == "scripted" and "+metamath-alpaca-v1" in row["prompt_version"]
@@ -150,3 +152,24 @@ def test_mix_ratio_is_followed_and_metamath_needs_gold():
                                                                                      "metamath_fobar"}
     no_gold = dict(seeds[0], answer=None)
     assert {choose_method(no_gold, d, {"metamath": 5, "evol": 1}, {"answer_aug": 1}, c) for d in range(30)} == {"evol"}
+
+
+def test_refused_replies_are_rejections_with_their_reason():
+    """A reply the client marked as refused, and a short "I'm sorry" text, end as `refusal`, never as a row."""
+    seed = toy_seeds(1, start=7)[0]
+
+    def refuse_all(gen, reply):
+        try:
+            reqs = next(gen)
+            while True:
+                reqs = gen.send([reply for _ in reqs])
+        except StopIteration as stop:
+            return stop.value
+
+    flagged = {"text": "", "refusal": True, "finish_reason": None}
+    sorry = {"text": "I'm sorry, but I can't help with that.", "finish_reason": "stop"}
+    for method, want in (("metamath_ansaug", "refusal"), ("evol", "evol_refusal"),
+                         ("xwin", "xwin_generate_refusal"), ("metamath_rephrase", "rephrase_refusal")):
+        for reply in (flagged, sorry):
+            out = refuse_all(AUGMENTERS[method](seed, ctx(evol_max_steps=2), 0), reply)
+            assert out and {o.get("rejected") for o in out} == {want}, (method, reply, out)

@@ -198,9 +198,23 @@ def test_training_cli_evaluates_after_the_stage(two_stage_run: Path, shared_data
     assert scores["model"] == str(out / "stage2") and scores["limit"] == 3
     assert scores["results"]["skymath_gsm8k"]["sample_len"] == 3
     assert {"strict,none", "flexible,none"} <= set(scores["results"]["skymath_gsm8k"])
-    rows = [json.loads(line) for line in (eval_dir / "samples_skymath_gsm8k.jsonl").read_text().splitlines()]
+    # a normal lm-eval output folder (what `lm_eval --output_path eval --log_samples` writes)
+    (results_file,) = eval_dir.rglob("results_*.json")
+    assert scores["results_file"] == str(results_file)
+    results = json.loads(results_file.read_text())
+    assert results["config"]["model_args"].startswith(f"pretrained={out / 'stage2'}")
+    (samples_file,) = eval_dir.rglob("samples_skymath_gsm8k_*.jsonl")
+    assert samples_file.parent == results_file.parent
+    assert samples_file.name == "samples_skymath_gsm8k_" + results_file.name[len("results_"):-len(".json")] + ".jsonl"
+    rows = [json.loads(line) for line in samples_file.read_text().splitlines()]
     assert len(rows) == 3
-    assert all(r["arguments"][0][0] == _training_prompt_for(r["doc"]["question"]) for r in rows)
+    assert all(r["arguments"]["gen_args_0"]["arg_0"] == _training_prompt_for(r["doc"]["question"]) for r in rows)
+    # ... which skymath-report reads as it is, with the stage's training size from skymath_stage.json
+    from skymath_tasks.report.cli import main as report_main
+
+    assert report_main(["tables", str(out), "--output-dir", str(tmp_path / "report")]) == 0
+    table1 = (tmp_path / "report" / "table1_gsm8k_math.md").read_text()
+    assert str(out / "stage2") in table1
 
 
 def test_lora_stage_saves_adapter_and_a_merged_model(tiny_llama_dir: Path, tmp_path: Path):

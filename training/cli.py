@@ -5,7 +5,8 @@ Layout of a run (``output_dir`` = ``runs/x``)::
     runs/x/stage1/            final stage-1 model + tokenizer (what stage 2 starts from)
     runs/x/stage1/checkpoint-N/   Trainer checkpoints (``--resume`` continues from the last complete one)
     runs/x/stage1/skymath_stage.json  what was trained on (rows, mixture, over-long rows) and how it ended
-    runs/x/stage1/eval/scores.json    lm-eval scores when --eval-tasks is set
+    runs/x/stage1/eval/               lm-eval output (results_*.json, samples_*.jsonl) when --eval-tasks is set;
+                                      ``skymath-report tables runs/x`` reads it; eval/scores.json for a quick look
     runs/x/stage2/ ...         the same for stage 2
 
 Examples::
@@ -103,6 +104,21 @@ def stage_training_args(script: SkyMathArguments, sft_args: Any, stage: int, out
     return args
 
 
+def step_logger(stage: int):
+    """A callback that logs every Trainer log line with its step (``stage 1 step 12/240: loss 0.83, ...``):
+    the Trainer's own lines show loss and epoch but not the step, and are printed, not logged."""
+    from transformers import TrainerCallback
+
+    class StepLogger(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not state.is_world_process_zero or not logs:
+                return
+            parts = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in logs.items())
+            log.info("stage %d step %d/%d: %s", stage, state.global_step, state.max_steps, parts)
+
+    return StepLogger()
+
+
 def _load_tokenizer(path: str):
     from transformers import AutoTokenizer
 
@@ -191,7 +207,7 @@ def run_stage(script: SkyMathArguments, sft_args: Any, model_args: Any, stage: i
     if resume_from is not None:
         log.info("stage %d: resuming from %s", stage, resume_from)
 
-    trainer = build_trainer(script, args, model_args, init_from, data, tokenizer, callbacks)
+    trainer = build_trainer(script, args, model_args, init_from, data, tokenizer, [step_logger(stage), *(callbacks or [])])
     out_dir.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {
         "stage": stage,

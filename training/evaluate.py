@@ -5,9 +5,11 @@ GPU), so it runs in its own process after the trainer has released memory, under
 and a crash there cannot take the training results with it. ``python -m training.evaluate`` is that
 child; :func:`evaluate_checkpoint` starts it.
 
-Output, in ``<checkpoint>/eval/``: ``scores.json`` (task -> metric -> value, plus the exact settings),
-``results.json`` (lm-eval's full results without samples) and ``samples_<task>.jsonl`` (one line per
-document: prompt, generation, filtered answer, metrics), so a person can read why a score is what it is.
+Output, in ``<checkpoint>/eval/``: what ``lm_eval --output_path <checkpoint>/eval --log_samples`` writes
+(written by lm-eval's own ``EvaluationTracker``: ``<model>/results_<date>.json`` and
+``<model>/samples_<task>_<date>.jsonl``, one line per document: prompt, generation, filtered answer,
+metrics), so ``skymath-report`` and ``skymath-report submit`` read it like any lm-eval run; plus
+``scores.json`` (task -> metric -> value, the exact settings and the results file), for a quick look.
 """
 
 from __future__ import annotations
@@ -21,8 +23,6 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-
-from skymath_tasks.jsonl_io import write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,7 @@ def _child(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     import lm_eval
+    from lm_eval.loggers import EvaluationTracker
     from lm_eval.tasks import TaskManager
 
     # Index only our tasks: the built-in index costs 7-19 s and is not needed.
@@ -135,6 +136,9 @@ def _child(argv: list[str] | None = None) -> int:
 
         # lm-eval's hf backend otherwise asks torch for a CUDA device even on a CPU-only build.
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tracker = EvaluationTracker(output_path=str(out))
     start = time.time()
     results = lm_eval.simple_evaluate(
         model=args.backend,
@@ -145,18 +149,19 @@ def _child(argv: list[str] | None = None) -> int:
         device=device,
         task_manager=task_manager,
         log_samples=True,
+        evaluation_tracker=tracker,
         gen_kwargs=args.gen_kwargs,
         # quick --limit checks: skip bootstrap stderr (minutes on CPU for a handful of documents)
         **({"bootstrap_iters": 0} if limit is not None else {}),
     )
     if results is None:  # non-zero ranks
         return 0
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     samples = results.pop("samples", {}) or {}
-    for task, rows in samples.items():
-        write_jsonl(out / f"samples_{task}.jsonl", ({k: _jsonable(v) for k, v in row.items()} for row in rows))
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=repr), encoding="utf-8")
+    # exactly what the lm_eval command line does with --output_path and --log_samples
+    tracker.save_results_aggregated(results=results, samples=samples)
+    for task_name in results["configs"]:
+        tracker.save_results_samples(task_name=task_name, samples=samples[task_name])
+    results_files = sorted(out.rglob("results_*.json"), key=lambda p: p.stat().st_mtime)
     scores = {
         "model": args.model_dir,
         "backend": args.backend,
@@ -166,6 +171,7 @@ def _child(argv: list[str] | None = None) -> int:
         "results": {task: {k: _jsonable(v) for k, v in metrics.items() if k != "alias"}
                     for task, metrics in results.get("results", {}).items()},
         "n_samples": {task: _jsonable(v) for task, v in results.get("n-samples", {}).items()},
+        "results_file": str(results_files[-1]) if results_files else None,
     }
     tmp = out / "scores.json.tmp"
     tmp.write_text(json.dumps(scores, indent=2), encoding="utf-8")

@@ -31,8 +31,9 @@ As a pytest fixture::
             yield srv
 
 **Responder.** ``responder(request_json) -> str | dict``. A ``str`` is the reply text. A ``dict`` may hold
-``text``, ``finish_reason`` (default ``"stop"``), ``usage`` (overrides the computed one) and ``status``
-+ ``error`` to answer with an API error instead. For ``/v1/completions`` the request JSON has
+``text`` (``None`` sends ``"content": null``), ``finish_reason`` (default ``"stop"``), ``refusal`` (the
+message's refusal field), ``usage`` (overrides the computed one) and ``status`` + ``error`` (+ ``code``,
+e.g. ``"content_filter"``) to answer with an API error instead. For ``/v1/completions`` the request JSON has
 ``prompt`` instead of ``messages``. The default responder echoes the last user message and ends with
 ``The answer is 42``. The responder runs in a server thread: make it thread-safe. If it raises, the
 server answers 500 (and a batch line gets an error entry).
@@ -189,8 +190,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _error(self, status: int, message: str, etype: str = "invalid_request_error",
-               headers: dict[str, str] | None = None) -> None:
-        self._send_json(status, {"error": {"message": message, "type": etype, "param": None, "code": None}}, headers)
+               headers: dict[str, str] | None = None, code: str | None = None) -> None:
+        self._send_json(status, {"error": {"message": message, "type": etype, "param": None, "code": code}}, headers)
 
     def _drop(self) -> None:
         self.close_connection = True
@@ -294,7 +295,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             reply = srv._build_reply(path, req)
         except _ApiError as exc:
-            return self._error(exc.status, exc.message)
+            return self._error(exc.status, exc.message, code=exc.code)
         except Exception as exc:  # responder bug: surface as a server error, keep serving
             return self._error(500, f"responder raised {type(exc).__name__}: {exc}", "server_error")
         self._send_json(200, reply)
@@ -329,10 +330,11 @@ class _HTTPServer(ThreadingHTTPServer):
 
 
 class _ApiError(Exception):
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, code: str | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.code = code
 
 
 class FakeOpenAIServer:
@@ -456,8 +458,8 @@ class FakeOpenAIServer:
         if isinstance(out, str):
             out = {"text": out}
         if "status" in out and out["status"] != 200:
-            raise _ApiError(int(out["status"]), str(out.get("error", "error")))
-        text = str(out.get("text", ""))
+            raise _ApiError(int(out["status"]), str(out.get("error", "error")), out.get("code"))
+        text = None if "text" in out and out["text"] is None else str(out.get("text", ""))
         finish = out.get("finish_reason", "stop")
         if "messages" in req:
             prompt_text = "".join(str(m.get("content", "")) for m in req.get("messages", []) if isinstance(m, dict))
@@ -465,7 +467,7 @@ class FakeOpenAIServer:
             prompt_text = str(req.get("prompt", ""))
         usage = out.get("usage") or {
             "prompt_tokens": approx_tokens(prompt_text),
-            "completion_tokens": approx_tokens(text),
+            "completion_tokens": approx_tokens(text or ""),
         }
         usage = {**usage, "total_tokens": usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)}
         model = req.get("model") or self.model
@@ -474,10 +476,12 @@ class FakeOpenAIServer:
             return {"id": f"cmpl-{uuid.uuid4().hex[:12]}", "object": "text_completion", "created": created,
                     "model": model, "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}],
                     "usage": usage}
+        message = {"role": "assistant", "content": text}
+        if out.get("refusal") is not None:
+            message["refusal"] = out["refusal"]
         return {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": created,
                 "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish,
-                             "logprobs": None}],
+                "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
                 "usage": usage}
 
     # -- files and batches ------------------------------------------------------------------------

@@ -97,7 +97,7 @@ class BenchmarkOptions:
         "repeatable (default: gsm8k and math)")
     # registry: 14a (benchmark files and the default data folder come from synth.selection.decontam)
     data_dir: str | None = option(None, metavar="DIR",
-                                  help="folder with the shared data layout (default: ../shared/data or $SKYMATH_SHARED_DATA)")
+                                  help="data folder with the benchmark test sets (default: $SKYMATH_DATA_DIR)")
     problems_only: bool = option(False, help="index only benchmark problems, not solutions")
 
 

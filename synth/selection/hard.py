@@ -5,8 +5,8 @@ picking ~360K hard problems with GPT-4 and a chain-of-thought prompt beats a ran
 selection is free and exact where the seed is a MATH problem; the judge covers everything else.
 
 Levels are read from the row (``level``: ``5`` or ``"Level 5"``) or from the seed file joined on the
-row's ``seed_id``. Unknown levels (MATH train has two ``"Level ?"`` rows) are never selected and are
-counted as ``unknown_level``.
+row's ``seed_id``. Unknown levels (MATH train has two ``"Level ?"`` rows; ``level: null`` in a synth row
+whose seed has no MATH level, e.g. OlympiadBench) are never selected and are counted as ``unknown_level``.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class LevelFilter(PerRowFilter):
                 raise DataError(row.path, row.lineno, "missing (needed to look up the seed's level)",
                                 field=self.seed_id_field)
             raw = self.seed_levels.get(str(row.data[self.seed_id_field]))
-        elif raw is None:
+        elif raw is None and self.level_field not in row.data:
             raise DataError(row.path, row.lineno, "missing (or pass --seeds to join levels from the seed file)",
                             field=self.level_field)
         if raw is not None and (isinstance(raw, bool) or not isinstance(raw, (int, str))):
