@@ -79,11 +79,7 @@ def run_generate(args: GenerateOptions) -> int:
                 try:
                     summary = pipe.run()
                     break
-                except EmptyStageError as exc:
-        print(format_summary(exc.summary), file=sys.stderr)
-        log.error("%s", exc)
-        return 3
-    except CorruptOutputError as exc:
+                except CorruptOutputError as exc:
                     if not args.repair or exc.path in repaired:
                         raise
                     # the pipeline replays every generator against its caches, so rerunning it after the

@@ -32,7 +32,7 @@ def test_repair_moves_bad_lines_aside_and_resends_only_their_requests(tmp_path: 
         assert synth_main(argv) == 0
         sent = srv.request_count()
         clean_rows = (tmp_path / "out" / "stage1.jsonl").read_bytes()
-        cache = tmp_path / "out" / "stage1" / "round1" / "responses.jsonl"
+        cache = tmp_path / "out" / "responses.jsonl"  # the one cache of the run (all stages and rounds)
         lines = cache.read_bytes().splitlines(keepends=True)
         assert len(lines) > 6
         lost = [json.loads(lines[2])["id"], json.loads(lines[5])["id"]]
