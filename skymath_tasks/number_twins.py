@@ -9,9 +9,12 @@ count) aligned with the original, and hits exactly what a memorising model recal
 
 How (GSM8K, :func:`gsm8k_twin`):
 
-* every integer >= 2 written with digits in the question gets a new value with the same number of
-  digits and the same trailing zeros (``48 -> 36``, ``600 -> 400``, ``1,200 -> 3,700``), never one of the
-  item's own numbers; 0, 1, decimals, clock times, ordinals and number words stay;
+* every integer >= 2 written with digits in the question gets a nearby value of the same shape (same
+  digit count and trailing zeros, half to one and a half times its significant part, a multiple of 5
+  stays one: ``48 -> 36``, ``600 -> 400``, ``1,200 -> 1,400``, ``$2 -> $4``), never one of the item's own
+  numbers; 0, 1, decimals, clock times, ordinals, number words, and 100 in percent problems stay.
+  Nearby matters: a clean model finds "$9 per egg" less likely than the author's "$2", and that alone
+  would open a gap;
 * the worked solution is recomputed exactly: each ``<<expr=result>>`` calculator annotation (or, in
   answers without them, each visible ``a op b = c`` equation) is re-evaluated with fractions after
   substituting the new values of the question's numbers and of earlier results; a draw is kept only
@@ -37,7 +40,7 @@ from fractions import Fraction
 from skymath_tasks.distractors import _Rng as StableRng, numbers_in  # _Rng: counter-mode SHA-256 draws, same everywhere
 
 #: seeded draws tried per item before falling back to a question-only twin
-MAX_DRAWS = 200
+MAX_DRAWS = 60
 #: values that are never changed (0 and 1 read as words: "1 hour", "0 left")
 KEPT_VALUES = frozenset({0, 1})
 TWIN_VERSION = "skymath-number-twins-v1"
@@ -155,20 +158,34 @@ def _digits_of(value: int) -> tuple[int, int]:
 
 
 def new_value(value: int, rng: StableRng, forbidden: set[Fraction]) -> int | None:
-    """Another integer of the same shape: same digit count, same trailing zeros, last kept digit non-zero,
-    within a factor of two of the original when it has three or more significant digits."""
+    """A nearby integer of the same shape, so the twin stays as plausible as the original to a model
+    that knows neither: same digit count and trailing zeros, within half to one and a half times the
+    significant part (single digits: within 3), a multiple of 5 when the original's significant part is
+    one (else the last kept digit is non-zero). ("$2 per egg" becomes "$4", not "$9"; "16 eggs" 11..24,
+    not 97.) None when every such value is forbidden (the item's own numbers)."""
     mantissa, zeros = _digits_of(value)
     width = len(str(mantissa))
-    lo = 2 if width == 1 else 10 ** (width - 1)
-    hi = 10 ** width - 1
-    if width > 2:
-        lo, hi = max(lo, (mantissa + 1) // 2), min(hi, mantissa * 2)
-    for _ in range(64):
-        m = lo + rng.below(hi - lo + 1)
-        out = m * 10 ** zeros
-        if m % 10 and m != mantissa and Fraction(out) not in forbidden and out not in KEPT_VALUES:
-            return out
-    return None
+    if width == 1:
+        lo, hi = max(2, mantissa - 3), min(9, mantissa + 3)
+    else:
+        lo, hi = max(10 ** (width - 1), (mantissa + 1) // 2), min(10 ** width - 1, mantissa * 3 // 2)
+    step = 5 if mantissa % 5 == 0 and width > 1 else 1
+    first = lo + (-lo) % step
+
+    def ok(m: int) -> bool:
+        return bool(m % 10 or step == 5) and m != mantissa and Fraction(m * 10 ** zeros) not in forbidden
+
+    count = (hi - first) // step + 1 if hi >= first else 0
+    if count > 256:  # a long number (MATH has some): draw instead of listing the range
+        for _ in range(64):
+            m = first + step * rng.below(count)
+            if ok(m):
+                return m * 10 ** zeros
+        return None
+    candidates = [m for m in range(first, hi + 1, step) if ok(m)]
+    if not candidates:
+        return None
+    return candidates[rng.below(len(candidates))] * 10 ** zeros
 
 
 def format_like(token: NumberToken, value: Fraction) -> str | None:
@@ -255,7 +272,7 @@ def _question_mapping(question: str, rng: StableRng, forbidden: set[Fraction], f
             continue
         new = new_value(int(v), rng, taken)
         if new is None:
-            return None
+            continue  # no nearby value left that the item does not already use: this number stays
         mapping[v] = Fraction(new)
         taken.add(Fraction(new))
     return mapping
@@ -349,6 +366,11 @@ def gsm8k_twin(question: str, answer: str, *, key: str, seed: int | str = 0, dra
     """
     originals = _item_numbers(question, answer)
     fixed = fixed_values(question, answer)
+    question_values = {t.value for t in number_tokens(question)}
+    try:  # a solution that cannot be recomputed unchanged (unexplained numbers, wrong arithmetic) never will be
+        solvable = _recompute(answer, question_values, {}, fixed) is not None
+    except ExpressionError:
+        solvable = False
     fallback: Twin | None = None
     for draw in range(draws):
         rng = StableRng(TWIN_VERSION, seed, key, draw)
@@ -363,8 +385,10 @@ def gsm8k_twin(question: str, answer: str, *, key: str, seed: int | str = 0, dra
         changes = {_fmt(k): _fmt(v) for k, v in mapping.items()}
         if fallback is None:
             fallback = Twin(new_question, None, changes, draw)
+            if not solvable:
+                return fallback
         try:
-            done = _recompute(answer, {t.value for t in number_tokens(question)}, mapping, fixed)
+            done = _recompute(answer, question_values, mapping, fixed)
         except ExpressionError:
             done = None
         if done is not None:

@@ -97,16 +97,26 @@ def test_no_number_to_change_means_no_twin() -> None:
     assert gsm8k_twin("Ann has three cats and one dog. How many pets?", "3+1=<<3+1=4>>4\n#### 4", key="w") is None
 
 
-def test_new_values_keep_the_shape_of_the_number() -> None:
+def test_new_values_are_nearby_numbers_of_the_same_shape() -> None:
     from skymath_tasks.distractors import _Rng
 
     rng = _Rng("shape")
-    for value in (2, 7, 48, 60, 600, 1200, 4500, 125, 99, 10):
-        for _ in range(20):
+    seen: dict[int, set[int]] = {}
+    for value in (2, 7, 48, 60, 600, 1200, 4500, 125, 99, 10, 15, 25):
+        for _ in range(40):
             new = new_value(value, rng, set())
             assert new is not None and new != value
-            assert len(str(new)) == len(str(value))
-            assert len(str(value)) - len(str(value).rstrip("0")) == len(str(new)) - len(str(new).rstrip("0"))
+            seen.setdefault(value, set()).add(new)
+            assert len(str(new)) == len(str(value)), (value, new)
+            if value < 10:
+                assert 2 <= new <= 9 and abs(new - value) <= 3
+            if value % 5 == 0:
+                assert new % 5 == 0, (value, new)
+            if value >= 10 and value % 10:
+                assert value / 2 <= new <= value * 1.5, (value, new)
+    assert seen[600] <= {300, 400, 500, 700, 800, 900} and seen[1200] <= {n * 100 for n in range(10, 19)}
+    assert all(len(v) > 1 for v in seen.values())
+    assert new_value(2, rng, {Fraction(v) for v in range(3, 6)}) is None  # every nearby value taken
 
 
 @pytest.mark.parametrize(("expr", "value"), [("48/2", Fraction(24)), ("60/100*5", Fraction(3)), ("(3+4)*2", Fraction(14)),
@@ -164,5 +174,5 @@ def test_gsm8k_twins_are_exact_aligned_and_mostly_complete(gsm8k_rows) -> None:
         if old_last is not None and Fraction(old_last.replace(",", "")) == Fraction(old_final.replace(",", "")):
             new_last = ANNOTATION.findall(twin.answer)[-1].rsplit("=", 1)[1]
             assert Fraction(new_last.replace(",", "")) == Fraction(new_final.replace(",", "")), i
-    # measured on all 1319: 75% exact, 20% question only, 6% nothing to change
+    # measured on all 1319 (MAX_DRAWS = 60): 73% exact, 22% question only, 4% nothing to change
     assert exact >= 0.65 * len(gsm8k_rows) and exact + question_only >= 0.9 * len(gsm8k_rows)
