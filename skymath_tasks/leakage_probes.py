@@ -84,16 +84,17 @@ class ProbeTask:
 
     task: str
     benchmark: str
-    part: str  # "problem+solution" (twins with a recomputed solution) or "problem"
+    part: str  # what of each item is probed, in words
     title: str
 
 
+_BOTH = "problem + worked solution (the problem only where the twin's solution cannot be recomputed exactly)"
 #: every probe task of task_configs/ (skymath_contam_*.yaml)
 PROBE_TASKS: dict[str, ProbeTask] = {t.task: t for t in (
-    ProbeTask("skymath_contam_gsm8k", "gsm8k", "problem+solution", "GSM8K test"),
-    ProbeTask("skymath_contam_math", "math", "problem", "MATH test"),
-    ProbeTask("skymath_contam_math500", "math500", "problem", "MATH-500"),
-    ProbeTask("skymath_contam_demo", "demo", "problem+solution", "SkyMath sample problems"),
+    ProbeTask("skymath_contam_gsm8k", "gsm8k", _BOTH, "GSM8K test"),
+    ProbeTask("skymath_contam_math", "math", "problem statements", "MATH test"),
+    ProbeTask("skymath_contam_math500", "math500", "problem statements", "MATH-500"),
+    ProbeTask("skymath_contam_demo", "demo", _BOTH, "SkyMath sample problems"),
 )}
 
 #: the probe whose gap is the headline figure of a model (see docs/contamination.md for the choice)
@@ -379,6 +380,23 @@ def reading(stats: GapStats) -> str:
     return READINGS[0]
 
 
+#: item-level rule: an item is "likely memorised" when its score minus its twin's is at least this
+#: (n-gram accuracy: a share of cut points; Min-K%: nats per word); calibrated in docs/contamination.md
+ITEM_THRESHOLDS: dict[str, float] = {"ngram": 0.2, "mink": 0.5}
+
+
+def roc_auc(positives: Sequence[float], negatives: Sequence[float]) -> float | None:
+    """Probability that a random positive scores above a random negative (ties count half): the area
+    under the ROC curve, as the Mann-Whitney statistic. None when a side is empty."""
+    if not positives or not negatives:
+        return None
+    wins = 0.0
+    for p in positives:
+        for q in negatives:
+            wins += 1.0 if p > q else 0.5 if p == q else 0.0
+    return wins / (len(positives) * len(negatives))
+
+
 # ----------------------------------------------------------------------------------------- aggregations
 def _aggregation(probe: str, field: str) -> Callable[[Sequence[Any]], float | None]:
     def aggregate(values: Sequence[Any]) -> float | None:
@@ -405,7 +423,7 @@ AGGREGATIONS: dict[str, Callable[[Sequence[Any]], Any]] = {
 def summary(stats: GapStats, task: str) -> dict[str, Any]:
     """The block other parts of SkyMath show (report column, submissions, leaderboard)."""
     return {"gap": stats.gap, "interval": [stats.lo, stats.hi], "reading": reading(stats), "n_items": stats.n,
-            "method": f"{METHODS[stats.probe]}; {PROBE_TASKS[task].title}, {PROBE_TASKS[task].part}"}
+            "method": f"{METHODS[stats.probe]}; {PROBE_TASKS[task].title}: {PROBE_TASKS[task].part}"}
 
 
 __all__ = [
@@ -413,5 +431,5 @@ __all__ = [
     "THRESHOLDS", "READINGS", "ProbeTask", "ProbePair", "TextScores", "Unit", "PairScores", "GapStats",
     "gsm8k_text", "gsm8k_pairs", "math_pairs", "load_pairs", "words", "unit_documents", "task_dataset",
     "doc_to_text", "doc_to_target", "process_results", "text_scores", "pair_scores",
-    "bootstrap_interval", "gap_stats", "reading", "pairs_complete", "summary",
+    "bootstrap_interval", "gap_stats", "reading", "pairs_complete", "summary", "ITEM_THRESHOLDS", "roc_auc",
 ]

@@ -9,6 +9,7 @@ file lm-eval wrote.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import random
@@ -227,8 +228,23 @@ def test_a_model_that_memorised_half_the_items_is_flagged_on_that_half(tmp_path:
     assert summary["reading"] in READINGS[1:] and "5-gram" in summary["method"]
     assert probe_summary(tmp_path, model="someone/else") is None
 
+    # a GSM8K score of the same model in the same folder: table 1 gets the column
+    (tmp_path / "org__scripted" / "results_2000-01-01T00-00-00.json").write_text(json.dumps({
+        "results": {"skymath_gsm8k": {"strict,none": 0.5, "metamath,none": 0.5, "flexible,none": 0.5}},
+        "n-samples": {"skymath_gsm8k": {"original": 1319, "effective": 1319}},
+        "config": {"model": "hf", "model_args": "pretrained=org/scripted"}}), encoding="utf-8")
     out = tmp_path / "report"
     assert main(["tables", str(tmp_path), "--output-dir", str(out)]) == 0
+    from skymath_tasks.report.tables import PROBE_COLUMN
+
+    with open(out / "table1_gsm8k_math.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    ours = [row for row in rows if row["source"] == "ours"]
+    assert len(ours) == 1 and ours[0]["GSM8K (%)"] == "50.0000"
+    cell = ours[0][PROBE_COLUMN]
+    assert cell.startswith(summary["reading"] + ": ") and "GSM8K" not in cell and "n=10" in cell
+    assert f"{100 * summary['interval'][0]:+.1f}" in cell and f"{100 * summary['interval'][1]:+.1f}" in cell
+    assert all(row[PROBE_COLUMN] == "" for row in rows if row["source"] != "ours")
     table = (out / "contamination_probes.md").read_text(encoding="utf-8")
     assert "skymath_contam_demo" in table and summary["reading"] in table
     assert f"+{100 * r['ngram_gap,none']:.1f} [" in table
