@@ -13,6 +13,7 @@ import csv
 import hashlib
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -181,11 +182,11 @@ def _run(lm, task: str, tmp_path: Path, metadata: dict | None = None) -> dict:
 
 
 def test_a_model_that_knows_no_item_shows_no_gap(tmp_path: Path) -> None:
-    # the twins have the same words except numbers of the same shape, so a rule that looks only at
-    # the words' shape (digits, lengths) cannot tell them apart: the gap is exactly 0
+    # a twin has the same words as its item except the numbers, so a rule that sees each number only
+    # as "a number" cannot tell them apart: the gap is exactly 0
     def shape_rule(context: str, continuation: str):
-        shape = "".join("9" if c.isdigit() else c for c in continuation)
-        return -len(continuation) * (1 + _noise(shape)), _noise(shape + "g") < 0.4
+        shape = re.sub(r"[\d,.]*\d", "9", continuation)
+        return -len(shape) * (1 + _noise(shape)), _noise(shape + "g") < 0.4
 
     res = _run(ScriptedLM(shape_rule), "skymath_contam_demo", tmp_path)
     r = res["results"]["skymath_contam_demo"]
