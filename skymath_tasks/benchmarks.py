@@ -17,8 +17,11 @@ the Hub datasets.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -123,6 +126,12 @@ class Benchmark:
     def packaged(self) -> bool:
         return self.local.startswith("package:")
 
+    @property
+    def sha256(self) -> str | None:
+        """Pin of the official file's bytes (:data:`FILE_PINS`); None = no official copy (MATH-zh is
+        translated by each user), so a submission on it cannot be verified."""
+        return FILE_PINS.get(self.local)
+
 
 _GSM8K_HUB = HubSource("openai/gsm8k", "main", "test")
 _MATH_HUB = HubSource("EleutherAI/hendrycks_math", None, "test", per_subject=True)
@@ -142,6 +151,53 @@ def _distractor(k: int) -> Benchmark:
 
 
 DISTRACTOR_LEVELS: tuple[int, ...] = (1, 2, 3, 4, 5)
+
+#: sha256 pins of the official evaluation files, by path under the data folder. The test sets are the
+#: files of the shared data folder, byte-identical to the Hub sets (its README); the distractor levels are
+#: the bytes ``skymath-synth distractors`` writes with the default seed (also what the tasks build in
+#: memory when the file is absent). ``skymath-report verify`` checks its own data against these and
+#: refuses a submission whose recorded data hashes differ. tests/test_benchmark_pins.py recomputes them.
+FILE_PINS: dict[str, str] = {
+    "gsm8k/test.jsonl": "3730d312f6e3440559ace48831e51066acaca737f6eabec99bccb9e4b3c39d14",
+    "gsm8k/train.jsonl": "17f347dc51477c50d4efb83959dbb7c56297aba886e5544ee2aaed3024813465",
+    "math/test.jsonl": "1b833f0f8869d7cb975debfe04f0697bd23455c388045ba9159e5046d37df5fa",
+    "math/train.jsonl": "00aa30008a611172529ab775ed6f3af9efd32974625b19181c3ebfc724134e52",
+    "math/math500_test.jsonl": "35dc41080a3680858b27fa7e0533d2d547825316fc5dafe5d316f4ccc5a06132",
+    "chinese/gsm8k_test_zh.jsonl": "fdabc334db335c148e478c6f0dd2dc64a80277dfc66fccef02dc61bb07e2135f",
+    "chinese/mgsm_zh.tsv": "b2fa63151022370a0de1f4211c8c284eae74b0f5a3b003b1d5982c0d4a73f661",
+    "chinese/mgsm_en.tsv": "50021d0f28cc957edcb44e7806425b1c7fbd648ddcb9e0a8ec689d10e57d40fa",
+    "distractors/cmath_distractor.jsonl": "6970b6f0c1770ac73a1a78efbc0980ad5d4437d0fac21eb3d645dc2be4933c31",
+    "distractors/gsm8k_test_distractor_1.jsonl": "0723145d9b5f89921a944bb0036fec3418b6d53825ccc3ae9c49de34f24124dd",
+    "distractors/gsm8k_test_distractor_2.jsonl": "733313bc3bf9b9d40a59b3f24831b60e33fc8762d779dc3dfff66b2b47526825",
+    "distractors/gsm8k_test_distractor_3.jsonl": "cd3f37282856865079c3bfce7615b4084b1625f3d95dd5c750231c6f6235dad4",
+    "distractors/gsm8k_test_distractor_4.jsonl": "42a51c842ced6fd18f08f750a4560debe3e9592b1ae90fe8fb84027bc82d3771",
+    "distractors/gsm8k_test_distractor_5.jsonl": "c3d1e029ed472b6b2f34c6a484eaa228ea56a323bddad255b25561b29084b00f",
+    "package:sample_data/demo_problems.jsonl": "efb6b351701453e72cca08de81a94b811cc9c3635586f177a6ad322c7319b1bc",
+}
+
+#: sha256 pins of each task's test documents as lm-eval sees them (:func:`documents_sha256`: problem
+#: text, gold answer, level, subject, in document order), computed from the official files. A verifier
+#: that loads the sets from the Hub checks its copy with these (a Hub dataset has no file to hash).
+DOCUMENT_PINS: dict[str, str] = {
+    "skymath_gsm8k": "437b87f56fed598845ef200bb700a3bbfd8de623a01f9cc4a19609fc1d987065",
+    "skymath_math": "60d6a59e2325a847211c19a62f285b7d1b76d1244f8a7e051990045d05cbba09",
+    "skymath_math500": "1a7d809b1935deaaed513220060430346b094915b903232db286195a9d094254",
+    "skymath_gsm8k_zh": "9d8b8be71c18c41a8dc65fdd6efc49b0406a33d2d744b9e1dffa14201e68b447",
+    "skymath_mgsm_zh": "4f71a5a03fff744c2530701dd6e08ff786421c8b2440b5f3f962cbf71ad73c8b",
+    "skymath_demo": "70a1ac919dd2d347ca3e2c5455765ee440ccdab172918c6c0b38e7a8a25b4f21",
+    "skymath_math_algebra": "48d3696998d02af0671f6cd2342e0c0397cbd0ec9395a2a7e1d8a642d20744f5",
+    "skymath_math_counting_and_probability": "8a973ac2b3a791742ece575592f6d25b43481a41c3f5a21837cd9bb52f97a2c7",
+    "skymath_math_geometry": "4956c09f4dc48bed028e05a2d8247d2588ac225caf4cca055b42ff2d4d053865",
+    "skymath_math_intermediate_algebra": "95ee471ed7db900ddc9213123986c9ede2ed58656e76f68146a9e358dad8f63a",
+    "skymath_math_number_theory": "abfcfcef4f0bba3cc6938e95f71d6a99e19f48435ef624f22b6bd69ae6d550b1",
+    "skymath_math_prealgebra": "a5d1c476ebdbd015d6407a85883b3f326acc2c7b2c31604f0cf0aa1b2a5e12ac",
+    "skymath_math_precalculus": "6b22eec253378bc302211891982627fea7e068867580716964ccdc8c196c6038",
+    "skymath_gsm8k_distractor_1": "a1a8cc55e5f030e8e79a54948b3928d32f982c2edca92cf2e82e0edab13c10ab",
+    "skymath_gsm8k_distractor_2": "fde38505e36a541fcb135a1319fe9e27782f2cf83b41b38fa5ec5bd8a0bb2301",
+    "skymath_gsm8k_distractor_3": "dc46b8d1f0b95cd563d0e73a9bc9c26164a3ed876ef23692758d06b070549092",
+    "skymath_gsm8k_distractor_4": "db425b497bc539781889b4ee9f30c1c6253ea4c60eaf3cecda09b374f727f1bc",
+    "skymath_gsm8k_distractor_5": "5628cba39db22778439117646c0a0a412ab1ed7322dec4f42d6f988a000173ef",
+}
 
 BENCHMARKS: dict[str, Benchmark] = {b.key: b for b in (
     Benchmark("gsm8k", "GSM8K test", "gsm8k/test.jsonl", "question", "answer", "gsm8k_final", "gsm8k", 1319,
@@ -191,6 +247,11 @@ class TaskData:
     benchmark: str
     fewshot: str | None = None  # benchmark the shots come from (a train split); None = zero-shot only
     subject: str | None = None  # MATH subject key, None = all
+
+    @property
+    def documents_sha256(self) -> str | None:
+        """Pin of the task's official test documents (:data:`DOCUMENT_PINS`); None = no official set."""
+        return DOCUMENT_PINS.get(self.task)
 
     @property
     def answer_type(self) -> AnswerType:
@@ -267,6 +328,18 @@ def local_path(bench: Benchmark | str, root: Path | None) -> Path | None:
     return resolve_relpath(b.local, root)
 
 
+def documents_sha256(docs: Iterable[Mapping[str, Any]]) -> str:
+    """sha256 over what grading depends on, document by document in order: the problem text (``question``
+    or ``problem``), the gold answer, the level and the subject. Independent of where the documents came
+    from (a file or a Hub dataset) and of fields the grading never reads."""
+    h = hashlib.sha256()
+    for d in docs:
+        text = d.get("question", d.get("problem"))
+        row = [text, None if d.get("gold") is None else str(d.get("gold")), d.get("level"), d.get("subject")]
+        h.update((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
+    return h.hexdigest()
+
+
 def layout_hint() -> str:
     """One line describing the data-folder layout, for error messages."""
     main = ", ".join(BENCHMARKS[k].local for k in ("gsm8k", "math", "math500"))
@@ -275,7 +348,7 @@ def layout_hint() -> str:
 
 __all__ = [
     "ENV_VAR", "LEVELS", "MATH_SUBJECTS", "SUBJECT_BY_TYPE", "GOLD_RULES", "DISTRACTOR_LEVELS", "BENCHMARKS", "TASKS",
-    "DECONTAMINATION_BENCHMARKS", "DISTRACTOR_FILE",
+    "DECONTAMINATION_BENCHMARKS", "DISTRACTOR_FILE", "FILE_PINS", "DOCUMENT_PINS", "documents_sha256",
     "Benchmark", "HubSource", "TaskData", "DataUnavailable", "parse_level", "benchmark", "task_data", "data_dir",
     "local_path", "resolve_relpath", "layout_hint",
 ]

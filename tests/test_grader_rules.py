@@ -83,6 +83,7 @@ def test_r3_units_nouns_and_value_words() -> None:
     # a value word is never a unit, even when the question uses it
     assert not credited("2 dozen", "2", question="How many dozen eggs did she buy?")
     assert not credited("5 invalid", "5", question="How many ballots were invalid?")
+    assert not credited("5 estimated", "5", question="What is the estimated number of birds?")
 
 
 def test_r3_units_must_agree_and_match_what_is_asked() -> None:
@@ -107,6 +108,7 @@ def test_r4_percent_has_one_reading() -> None:
     assert not credited("0.24\\%", "0.24", question=q_prob)
     assert credited("24\\%", "0.24", question=q_prob)
     assert credited("24\\%", "24", question="What percent of the marbles are red?")
+    assert credited("24\\%", "24", question="红色弹珠占百分之几？")  # the Chinese tasks ask in percent too
 
 
 def test_r5_chains_and_equations() -> None:

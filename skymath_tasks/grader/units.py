@@ -136,6 +136,9 @@ zero one two three four five six seven eight nine ten eleven twelve thirteen fou
 seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety
 left remaining extra additional another other others
 positive negative odd even prime real imaginary complex integer integers rational irrational
+estimate estimated estimation guess guessed likely unlikely expected average mean median rounded round
+nearest close closest near minimum maximum initially originally before after now later earlier first last
+final answer result sum difference product quotient value number amount net gross ratio rate
 """.split()) | frozenset(MULTIPLIERS) | frozenset(DENOMINATORS)
 
 _QUESTION_WORD = re.compile(r"[A-Za-z]{3,}")
@@ -197,7 +200,7 @@ def _singular_forms(word: str) -> set[str]:
 _ASKED_LABELS = re.compile(r"(?:value of|values of|what is|what are|what's|find|compute|determine|solve for|solve)"
                            r"\s+((?:\$[^$]{1,16}\$(?:\s*,\s*|\s*,?\s+and\s+)?)+)", re.I)
 _SOLVE_FOR = re.compile(r"\bsolve for ([A-Za-z])\b", re.I)
-_PERCENT_WORD = re.compile(r"%|percent", re.I)
+_PERCENT_WORD = re.compile(r"%|％|per ?cent|百分", re.I)
 
 
 def _is_label(text: str) -> bool:

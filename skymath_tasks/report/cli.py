@@ -4,7 +4,8 @@
     skymath-report tables  RUNS... --output-dir report/ [--contamination LABEL=train.jsonl.contamination-30gram.jsonl]
     skymath-report plots   RUNS... --output-dir report/ [--size RUN_DIR=7500]
     skymath-report submit  RUNS... --output-dir submissions/ [--data-dir ../shared/data]   (or -o FILE)
-    skymath-report verify  submissions/model.submission.json [--data-dir ../shared/data]
+    skymath-report verify  submissions/model.submission.json [--data-dir ../shared/data] [--regenerate K --model-args ...]
+    skymath-report leaderboard submissions/*.submission.json --output-dir site/ [--data-dir ../shared/data]
 
 Flags follow the project's style (skymath_tasks.cli_options): --data-dir DIR read, --output-dir DIR
 written, -o/--output FILE written; --out and --out-dir still work for one release, with a warning.
@@ -101,28 +102,56 @@ def cmd_plots(args: argparse.Namespace, models=None, sizes=None) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from skymath_tasks.report.submission import build_submission, submission_filename
+    from skymath_tasks.report.submission import build_submission, bundle_dir, read_contamination, submission_filename
 
     models = load_models(args.runs, args.label)
     if args.output and len(models) != 1:
         raise ReportInputError(f"--output names one file but the runs hold {len(models)} models; use --output-dir")
+    if args.contamination_summary and len(models) != 1:
+        raise ReportInputError(f"--contamination-summary describes one model but the runs hold {len(models)}")
+    contamination = read_contamination(args.contamination_summary) if args.contamination_summary else None
     for m in models:
         out = Path(args.output) if args.output else Path(args.output_dir) / submission_filename(m)
-        sub = build_submission(m, out, data_dir=args.data_dir)
-        print(f"wrote {out}: {m.label}, {len(sub['tasks'])} task(s), {len(sub['data']['files'])} data file(s) pinned")
+        notes: list[str] = []
+        sub = build_submission(m, out, data_dir=args.data_dir, contamination=contamination, notes=notes)
+        for note in notes:
+            print(f"note: {note}")
+        pinned = len(sub["data"]["files"]) + len(sub["data"]["hub"])
+        print(f"wrote {out} and {bundle_dir(out)}/: {m.label}, {len(sub['tasks'])} task(s), {pinned} data source(s) "
+              f"pinned, {sub['status']}")
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from skymath_tasks.report.submission import verify_submission
+    from skymath_tasks.report.verify import verify_submission
 
+    if args.regenerate is not None and args.regenerate < 1:
+        raise ReportInputError("--regenerate K needs K >= 1")
     failed = 0
     for path in args.submission:
         report = verify_submission(path, data_dir=args.data_dir, samples_dir=args.samples_dir)
-        print(report.render() if args.verbose else "\n".join(
-            line for line in report.render().splitlines() if "checked:" not in line))
-        failed += not report.ok
+        print(report.render(verbose=args.verbose))
+        bad = not report.ok or (args.require_complete and report.status != "complete")
+        if args.regenerate and report.ok:
+            from skymath_tasks.report.regenerate import regenerate
+            from skymath_tasks.report.submission import _data_dir
+
+            result = regenerate(report.submission, report.samples, args.regenerate, data_dir=_data_dir(args.data_dir),
+                                model=args.model, model_args=args.model_args, seed=args.seed,
+                                batch_size=args.batch_size, device=args.device, tolerance=args.regenerate_tolerance)
+            print(result.render())
+            bad |= not result.ok
+        failed += bad
     return 1 if failed else 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from skymath_tasks.report.leaderboard import build_site
+
+    site = build_site(args.submission, args.output_dir, data_dir=args.data_dir, show_paper=not args.no_paper)
+    for line in site.lines():
+        print(line)
+    return 0 if not site.rejected else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,22 +190,49 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_dir(p, "folder for <label>.submission.json (default: .)", default=".", old="--out-dir")
     p.add_argument("--data-dir", metavar="DIR", default=None,
                    help=f"evaluation data folder to hash (default: ${ENV_VAR}; unset = Hub datasets)")
+
+    p.add_argument("--contamination-summary", metavar="FILE", default=None,
+                   help='contamination probe summary JSON to attach ({"gap", "interval", "reading", "n_items", "method"})')
     p.set_defaults(func=cmd_submit)
 
-    p = sub.add_parser("verify", parents=[common], help="re-grade a submission's samples and check its metrics and hashes")
+    p = sub.add_parser("verify", parents=[common],
+                       help="check a submission against the official data: re-grade every sample, recompute every metric")
     p.add_argument("submission", nargs="+")
-    p.add_argument("--data-dir", metavar="DIR", default=None, help=f"evaluation data folder (default: ${ENV_VAR}, "
-                   "else the folder recorded in the submission)")
+    p.add_argument("--data-dir", metavar="DIR", default=None,
+                   help=f"your copy of the official data, checked against SkyMath's pins (default: ${ENV_VAR}; "
+                        "unset = the Hub). A folder named in the submission is never used")
     p.add_argument("--samples-dir", metavar="DIR", default=None,
-                   help="folder now holding the per-sample logs, if they moved")
+                   help="folder now holding the bundle's files (results_*.json, samples_*.jsonl), if they moved")
+    p.add_argument("--require-complete", action="store_true",
+                   help="exit 1 for a partial (--limit) submission too, not only for a failed one")
+    g = p.add_argument_group("spot re-generation (needs the model)")
+    g.add_argument("--regenerate", type=int, metavar="K", default=None,
+                   help="re-run K randomly chosen problems with the model through lm-eval (greedy) and compare the answers")
+    g.add_argument("--model-args", metavar="ARGS", default=None,
+                   help="lm-eval --model_args for the re-run (default: the submission's; required for a local model)")
+    g.add_argument("--model", metavar="BACKEND", default=None, help="lm-eval --model for the re-run (default: the submission's)")
+    g.add_argument("--seed", type=int, default=None, help="seed of the random draw (default: random, printed)")
+    g.add_argument("--batch-size", default=1, help="lm-eval --batch_size for the re-run (default 1)")
+    g.add_argument("--device", default=None, help="lm-eval --device for the re-run")
+    g.add_argument("--regenerate-tolerance", type=int, metavar="N", default=0,
+                   help="how many of the K may give another answer (hardware nondeterminism; default 0)")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("leaderboard", parents=[common],
+                       help="static leaderboard site (HTML/CSS/JS, works offline) from verified submissions")
+    p.add_argument("submission", nargs="+", help="*.submission.json files (each with its bundle folder)")
+    _add_output_dir(p, "folder for the site (required)")
+    p.add_argument("--data-dir", metavar="DIR", default=None,
+                   help=f"your copy of the official data, for verifying (default: ${ENV_VAR}; unset = the Hub)")
+    p.add_argument("--no-paper", action="store_true", help="leave out the paper's reference rows")
+    p.set_defaults(func=cmd_leaderboard)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command in ("tables", "plots", "report") and not args.output_dir:
+    if args.command in ("tables", "plots", "report", "leaderboard") and not args.output_dir:
         parser.error(f"{args.command}: --output-dir DIR is required")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -262,14 +262,31 @@ def load_models(paths: Iterable[str | Path], labels: Sequence[str] | None = None
 
 
 def read_samples(path: str | Path) -> list[dict[str, Any]]:
-    """A per-sample log, validated: each line needs ``doc_id``, ``doc`` and ``filtered_resps``."""
+    """A per-sample log, validated: each line needs ``doc_id``, ``doc`` and ``filtered_resps``.
+
+    Bad input is a :class:`DataError` naming file and line (a file that is not UTF-8 included)."""
     rows = []
-    for lineno, row in iter_jsonl(path, required=("doc_id", "doc", "filtered_resps")):
-        if not isinstance(row["doc"], dict):
-            raise DataError(path, lineno, "expected an object", field="doc")
-        row["_line"] = lineno
-        rows.append(row)
+    try:
+        for lineno, row in iter_jsonl(path, required=("doc_id", "doc", "filtered_resps")):
+            if not isinstance(row["doc"], dict):
+                raise DataError(path, lineno, "expected an object", field="doc")
+            row["_line"] = lineno
+            rows.append(row)
+    except UnicodeDecodeError as exc:
+        raise DataError(path, _bad_utf8_line(path), f"not valid UTF-8 (byte 0x{exc.object[exc.start]:02x})") from None
     return rows
+
+
+def _bad_utf8_line(path: str | Path) -> int | None:
+    """Line of the first byte sequence that is not UTF-8 (the text reader only says the byte offset of
+    its buffer)."""
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return lineno
+    return None
 
 
 def response_of(sample: dict[str, Any]) -> str:

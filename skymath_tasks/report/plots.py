@@ -16,10 +16,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from skymath_tasks.benchmarks import DISTRACTOR_LEVELS, LEVELS  # noqa: E402
+from skymath_tasks.benchmarks import DISTRACTOR_LEVELS, LEVELS, MATH_SUBJECTS  # noqa: E402
 from skymath_tasks.report.loader import ModelResults  # noqa: E402
 from skymath_tasks.report.reference import reference_table  # noqa: E402
-from skymath_tasks.report.tables import DISTRACTOR_TASKS, MAIN_METRIC, format_size, math_task  # noqa: E402
+from skymath_tasks.report.tables import (  # noqa: E402
+    DISTRACTOR_TASKS,
+    MAIN_METRIC,
+    format_size,
+    math_task,
+    subject_accuracy,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +95,30 @@ def plot_levels(models: Sequence[ModelResults], path: str | Path, show_paper: bo
                      LEVELS, "level_{x}")
     ax.set_xticks(LEVELS, [f"Level {k}" for k in LEVELS])
     return _finish(fig, ax, path, "MATH accuracy by difficulty level")
+
+
+def plot_subjects(models: Sequence[ModelResults], path: str | Path, show_paper: bool = True) -> Path | None:
+    """Accuracy by MATH subject, grouped bars (one colour per model); the paper's table 12 row for
+    Mistral-7B on 2.5M rows as a dashed reference."""
+    subjects = list(MATH_SUBJECTS)
+    series = [(m.label, [subject_accuracy(m, s) for s in subjects]) for m in models]
+    series = [(label, ys) for label, ys in series if any(y is not None for y in ys)]
+    fig, ax = _figure()
+    if not series:
+        return _skipped(fig, "no MATH run with per-subject figures: accuracy by subject")
+    width = 0.8 / len(series)
+    for i, (label, ys) in enumerate(series):
+        xs = [j + (i - (len(series) - 1) / 2) * width for j, y in enumerate(ys) if y is not None]
+        ax.bar(xs, [100 * y for y in ys if y is not None], width=width, label=label)
+    if show_paper:
+        ref = reference_table("table12")
+        for row in ref.rows:
+            if row["model"] == "Mistral-7B" and row["sft_data"] == "2.5M":
+                ax.plot(range(len(subjects)), [row[s] for s in subjects], marker="_", markersize=14,
+                        label=f"paper: {row['model']}, {row['sft_data']} ({ref.source})", **PAPER_STYLE)
+    ax.set_xticks(range(len(subjects)), [MATH_SUBJECTS[s].replace(" & ", " &\n").replace("Intermediate ", "Interm.\n")
+                                          for s in subjects], fontsize=8)
+    return _finish(fig, ax, path, "MATH accuracy by subject")
 
 
 def plot_distractors(models: Sequence[ModelResults], path: str | Path, show_paper: bool = True) -> Path | None:

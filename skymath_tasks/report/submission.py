@@ -1,13 +1,17 @@
-"""Leaderboard submissions: a self-describing JSON per model, and an independent check of one.
+"""Leaderboard submissions: a self-describing JSON per model plus lm-eval's own files, in one bundle.
 
-A submission pins everything needed to reproduce and audit a result: the model (id, revision,
-dtype, backend), generation settings, harness and SkyMath versions, task versions, the sha256 of
-every evaluation data file, all metrics with their sample counts, and the path and sha256 of
-lm-eval's per-sample outputs (``--log_samples``).
+``skymath-report submit`` writes ``<name>.submission.json`` and, next to it, the folder ``<name>/``
+holding copies of lm-eval's ``results_<date>.json`` files and per-sample logs (``--log_samples``). The
+JSON pins everything needed to reproduce and audit the result: the model (id, revision, dtype,
+backend), generation settings, harness and SkyMath versions, task versions, the sha256 of every
+evaluation data file, all metrics with their sample counts, and the sha256 of every bundled file.
+Every path in it is relative to the submission file and stays inside the bundle, so a submission can
+be moved, downloaded and checked anywhere; no local folder of the submitter is recorded.
 
-:func:`verify_submission` trusts none of the numbers: it re-hashes the data and sample files,
-re-grades every logged response with our grader and recomputes every metric, so an edited number,
-a dropped sample or a different data file each fail with a message saying what and where.
+``submit`` refuses results that do not agree with their own logs (a metric edited in lm-eval's results
+JSON, a log graded differently by this SkyMath version) and leaves out tasks that have no official
+data to verify against (MATH-zh, which each user translates). The independent check lives in
+:mod:`skymath_tasks.report.verify`.
 """
 
 from __future__ import annotations
@@ -19,10 +23,9 @@ import math
 import os
 import platform
 import re
-from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from skymath_tasks.benchmarks import (
@@ -32,46 +35,31 @@ from skymath_tasks.benchmarks import (
     benchmark,
     data_dir as resolve_data_dir,
     local_path,
-    resolve_relpath,
     task_data,
 )
 from skymath_tasks.data import derived_file_sha256
 from skymath_tasks.jsonl_io import DataError, file_sha256
-from skymath_tasks.metrics import BASE_METRICS, MODES, aggregate, grade_sample, metric_names, sample_values
+from skymath_tasks.metrics import MODES, aggregate, grade_sample, metric_names, sample_values
 from skymath_tasks.report.loader import ModelResults, ReportInputError, read_samples, response_of
 
-SCHEMA_ID = "skymath-submission/1"
+log = logging.getLogger(__name__)
+
+SCHEMA_ID = "skymath-submission/2"
 SCHEMA_FILE = Path(__file__).with_name("submission.schema.json")
 TOLERANCE = 1e-9  # metrics are means of 0/1 values: anything above float noise is a real difference
-#: what loading a task's documents raises when the data is missing or bad (not a bug of ours)
-_LOAD_ERRORS = (DataUnavailable, DataError, KeyError, OSError)
+#: the longest line a verdict prints (a submission can hold megabytes in one field)
+MAX_LINE = 300
+_BUNDLE_FILE_RE = re.compile(r"^(results_.+\.json|samples_.+\.jsonl)$")
 
 
-# ------------------------------------------------------------------------------------------ helpers
-def _versions(model: ModelResults) -> dict[str, Any]:
-    import skymath_tasks
-    from skymath_tasks.prompts import PROMPT_VERSION
-
-    run = model.runs[-1].data
-    out = {
-        "lm_eval": run.get("lm_eval_version"),
-        "transformers": run.get("transformers_version"),
-        "skymath": skymath_tasks.__version__,
-        "prompt": PROMPT_VERSION,
-        "python": platform.python_version(),
-        "git_hash": run.get("git_hash"),
-    }
-    if not out["lm_eval"]:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            out["lm_eval"] = version("lm_eval")
-        except PackageNotFoundError:  # informational only
-            pass
-    return out
+# ------------------------------------------------------------------------------------------ small helpers
+def clip(text: Any, limit: int = MAX_LINE) -> str:
+    """``text`` on one line and at most ``limit`` characters: what a verdict may print of untrusted input."""
+    s = str(text).replace("\r", "\\r").replace("\n", "\\n")
+    return s if len(s) <= limit else f"{s[: limit - 30]}... ({len(s)} characters)"
 
 
-def _finite(value: Any) -> float | int | None:
+def finite(value: Any) -> float | int | None:
     if value is None:
         return None
     if isinstance(value, float) and math.isnan(value):
@@ -79,8 +67,58 @@ def _finite(value: Any) -> float | int | None:
     return value
 
 
+def same(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    try:
+        return abs(float(a) - float(b)) <= TOLERANCE
+    except (TypeError, ValueError):
+        return False
+
+
+def fmt(v: Any) -> str:
+    return "null" if v is None else f"{v:.6f}" if isinstance(v, float) else clip(v, 40)
+
+
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "__", text).strip("_") or "model"
+    return re.sub(r"[^A-Za-z0-9._-]+", "__", text).strip("_.") or "model"
+
+
+def looks_absolute(value: str) -> bool:
+    """A filesystem path of one machine: ``/x``, ``~/x``, ``C:\\x``, ``\\\\server\\x``."""
+    return bool(re.match(r"^(/|~|[A-Za-z]:[\\/]|\\\\)", value))
+
+
+def relpath_problem(value: Any) -> str | None:
+    """Why ``value`` is not a portable path inside a submission bundle (None when it is one)."""
+    if not isinstance(value, str) or not value:
+        return "not a path"
+    if looks_absolute(value):
+        return "absolute"
+    if "\\" in value or "\x00" in value:
+        return "has a backslash or NUL"
+    if ".." in PurePosixPath(value).parts:
+        return "leaves the submission's folder ('..')"
+    return None
+
+
+def bundle_path(sub_path: Path, rel: str) -> Path | None:
+    """The file ``rel`` of the bundle next to ``sub_path``; None when it would lie outside the
+    submission's folder (after symlinks are resolved): a submission's paths never reach elsewhere."""
+    if relpath_problem(rel) is not None:
+        return None
+    base = sub_path.resolve().parent
+    target = (base / rel).resolve()
+    return target if target != base and base in target.parents else None
+
+
+def bundle_dir(out_path: Path) -> Path:
+    """``subs/m.submission.json`` -> ``subs/m/`` (``-o subs/m.json`` -> ``subs/m/``)."""
+    name = out_path.name
+    for suffix in (".submission.json", ".json"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return out_path.with_name(name[: -len(suffix)])
+    return out_path.with_name(name + ".files")
 
 
 def _data_dir(value: str | os.PathLike | None) -> Path | None:
@@ -99,23 +137,144 @@ def _task(name: str) -> TaskData:
     return td
 
 
+def official_pin(td: TaskData) -> str | None:
+    """The registry's pin of the task's data file (None: there is no official set, e.g. MATH-zh)."""
+    return benchmark(td.benchmark).sha256
+
+
+# ------------------------------------------------------------------------------------------ grading
+def _question(doc: Mapping[str, Any]) -> Any:
+    return doc.get("question", doc.get("problem"))
+
+
+def regrade(samples: Sequence[dict[str, Any]], td: TaskData,
+            docs: Sequence[Mapping[str, Any]] | None = None) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """``(grades, per-sample metric values)`` of every sample, by our grader, against ``docs[doc_id]``
+    (the verifier's own documents) when given, else against the logged document."""
+    out = []
+    for s in samples:
+        doc = s["doc"]
+        if docs is not None and isinstance(s.get("doc_id"), int) and 0 <= s["doc_id"] < len(docs):
+            doc = docs[s["doc_id"]]
+        grades = grade_sample(response_of(s), str(doc.get("gold", s.get("target", ""))), answer_type=td.answer_type,
+                              question=_question(doc))
+        out.append((grades, sample_values(grades, answer_type=td.answer_type, level=doc.get("level"),
+                                          subject=doc.get("subject"), by_subject=td.by_subject)))
+    return out
+
+
+def recompute_metrics(samples: Sequence[dict[str, Any]], td: TaskData,
+                      docs: Sequence[Mapping[str, Any]] | None = None) -> tuple[dict[str, Any], dict[str, list[int]]]:
+    """Our grader over logged responses -> (task metrics, per mode the doc_ids graded unlike the log).
+
+    The same per-sample metrics and aggregations as the task itself (skymath_tasks.metrics). A sample
+    whose logged verdicts (lm-eval's per-sample value and the task's ``doc.skymath`` record) include one
+    that differs from the re-grade is listed under its mode."""
+    graded = regrade(samples, td, docs)
+    out: dict[str, Any] = aggregate([values for _, values in graded], metric_names(td.answer_type, td.by_subject))
+    drift: dict[str, list[int]] = {}
+    for mode in MODES:
+        bad = [s["doc_id"] for s, (g, _) in zip(samples, graded) if logged_verdicts(s, mode) - {g[mode].correct}]
+        if bad:
+            drift[mode] = bad
+    out["_correct"] = {mode: sum(g[mode].correct for g, _ in graded) for mode in MODES}
+    out["_tiers"] = {s["doc_id"]: {m: g[m].tier for m in MODES} for s, (g, _) in zip(samples, graded)}
+    return out, drift
+
+
+def logged_verdicts(sample: Mapping[str, Any], mode: str) -> set[bool]:
+    """The verdicts the run logged for ``mode``: lm-eval's per-sample metric value and the task's
+    ``doc.skymath`` record (empty when it logged neither)."""
+    found: set[bool] = set()
+    value = sample.get(mode)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        found.add(bool(value))
+    record = (sample.get("doc") or {}).get("skymath")
+    if isinstance(record, dict) and isinstance(record.get(mode), dict) and isinstance(record[mode].get("correct"), bool):
+        found.add(record[mode]["correct"])
+    return found
+
+
+def logged_metrics(samples: Sequence[dict[str, Any]], td: TaskData) -> dict[str, Any]:
+    """The task's figures aggregated from the per-sample values lm-eval logged (what its results JSON
+    must say); a metric without a logged value in some sample is left out."""
+    names = metric_names(td.answer_type, td.by_subject)
+    out: dict[str, Any] = {}
+    for name in names:
+        values = [s.get(name) for s in samples]
+        if any(v is None for v in values):
+            continue
+        try:
+            out[name] = aggregate([{name: v} for v in values], [name])[name]
+        except (TypeError, IndexError, ValueError):  # a value of the wrong shape: nothing to compare
+            continue
+    return out
+
+
+def metric_differences(claimed: Mapping[str, Any], actual: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """``(metric, claimed, actual)`` for every metric present in both that differs."""
+    return [(k, v, actual[k]) for k, v in claimed.items() if k in actual and not k.startswith("_")
+            and not same(finite(v), finite(actual[k]))]
+
+
+# ------------------------------------------------------------------------------------------ build
+def _versions(model: ModelResults) -> dict[str, Any]:
+    import skymath_tasks
+    from skymath_tasks.prompts import PROMPT_VERSION
+
+    run = model.runs[-1].data
+    torch = re.search(r"PyTorch version: (\S+)", str(run.get("pretty_env_info") or ""))
+    out = {
+        "lm_eval": run.get("lm_eval_version"),
+        "transformers": run.get("transformers_version"),
+        "torch": torch.group(1) if torch else None,
+        "skymath": skymath_tasks.__version__,
+        "prompt": PROMPT_VERSION,
+        "python": platform.python_version(),
+        "git_hash": run.get("git_hash"),
+    }
+    if not out["lm_eval"]:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            out["lm_eval"] = version("lm_eval")
+        except PackageNotFoundError:  # informational only
+            pass
+    return out
+
+
+def _portable(value: str) -> tuple[str, bool]:
+    """A model id or argument as anyone can read it: a local absolute path becomes its last component."""
+    if looks_absolute(value):
+        return (PurePosixPath(value.replace("\\", "/")).name or "model"), True
+    return value, False
+
+
+def _model(model: ModelResults) -> dict[str, Any]:
+    ident, local = _portable(model.model_id)
+    args = {}
+    for k, v in model.runs[-1].model_args.items():
+        args[k] = _portable(str(v))[0]
+    return {"label": _portable(model.label)[0], "id": ident, "revision": model.revision, "dtype": model.dtype,
+            "backend": model.backend, "model_args": args, "local_path": local}
+
+
 def _generation(model: ModelResults, tasks: Sequence[str]) -> dict[str, Any]:
     run = model.runs[-1]
     cfg = run.config
     per_task: dict[str, Any] = {}
-    for r in model.runs:
+    for t in tasks:
+        r = model.tasks[t].run
         configs = r.data.get("configs") or {}
         nshot = r.data.get("n-shot") or {}
-        for t in tasks:
-            if t in configs and model.tasks[t].run is r:
-                per_task[t] = {
-                    "generation_kwargs": configs[t].get("generation_kwargs"),
-                    "num_fewshot": nshot.get(t, configs[t].get("num_fewshot")),
-                }
+        per_task[t] = {
+            "generation_kwargs": (configs.get(t) or {}).get("generation_kwargs"),
+            "num_fewshot": nshot.get(t, (configs.get(t) or {}).get("num_fewshot")),
+            "limit": r.config.get("limit"),
+        }
     return {
         "gen_kwargs_override": cfg.get("gen_kwargs"),
         "batch_size": cfg.get("batch_size"),
-        "limit": cfg.get("limit"),
         "random_seed": cfg.get("random_seed"),
         "apply_chat_template": bool(run.data.get("chat_template")),
         "chat_template_sha": run.data.get("chat_template_sha"),
@@ -125,34 +284,94 @@ def _generation(model: ModelResults, tasks: Sequence[str]) -> dict[str, Any]:
     }
 
 
-# ------------------------------------------------------------------------------------------ build
-def build_submission(model: ModelResults, out_path: str | Path, data_dir: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Write ``out_path`` for ``model``; every leaf task needs its per-sample log (``--log_samples``)."""
+def _check_own_figures(name: str, t, samples: Sequence[dict[str, Any]], td: TaskData) -> dict[str, Any]:
+    """The task's figures, after checking that lm-eval's results JSON, its per-sample values and our
+    grader agree (a submission copies nothing it has not checked)."""
+    import skymath_tasks
+
+    logged = logged_metrics(samples, td)
+    fname = t.run.results_path.name
+    for key, claimed, actual in metric_differences(t.metrics, logged):
+        raise ReportInputError(
+            f"{fname}: task {name} metric {key} = {fmt(claimed)}, but its per-sample log "
+            f"{t.samples_path.name} gives {fmt(actual)}: the results file was edited")
+    regraded, drift = recompute_metrics(samples, td)
+    for mode, bad in drift.items():
+        raise ReportInputError(
+            f"task {name}: SkyMath {skymath_tasks.__version__} grades {len(bad)} sample(s) ({mode}) differently than "
+            f"the run logged, doc_id(s) {bad[:10]}: the log was edited, or the run used another SkyMath version "
+            "(re-run lm_eval with this one)")
+    missing = [k for k in metric_names(td.answer_type, td.by_subject) if k not in t.metrics]
+    if missing:
+        raise ReportInputError(f"{fname}: task {name} lacks metric(s) {', '.join(missing)}: not a SkyMath run")
+    return {k: finite(regraded[k]) for k in metric_names(td.answer_type, td.by_subject)}
+
+
+def _fresh_bundle(path: Path) -> Path:
+    """An empty folder at ``path``; an old bundle (only lm-eval files) is replaced, anything else refused."""
+    if path.exists():
+        if not path.is_dir() or any(not (p.is_file() and _BUNDLE_FILE_RE.match(p.name)) for p in path.iterdir()):
+            raise ReportInputError(f"{path} exists and is not a submission bundle: choose another output")
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+def build_submission(model: ModelResults, out_path: str | Path, data_dir: str | os.PathLike | None = None,
+                     contamination: Mapping[str, Any] | None = None, notes: list[str] | None = None) -> dict[str, Any]:
+    """Write ``out_path`` and its bundle folder for ``model``; every leaf task needs its per-sample log.
+
+    ``contamination``: the contamination probe summary to attach (schema ``contamination``).
+    ``notes``: receives one line per thing the user should know (a task left out, data that is not the
+    official set)."""
+    notes = notes if notes is not None else []
     out_path = Path(out_path)
     ddir = _data_dir(data_dir)
     leaves = sorted(name for name, t in model.tasks.items() if not t.is_group)
     if not leaves:
         raise ReportInputError(f"model {model.label}: no task results found")
+    kept = []
+    for name in leaves:
+        td = _task(name)
+        if official_pin(td) is None:
+            notes.append(f"task {name} left out: there is no official {benchmark(td.benchmark).title} to verify it "
+                         "against (each user makes their own copy)")
+        else:
+            kept.append(name)
+    if not kept:
+        raise ReportInputError(f"model {model.label}: no task with an official test set to submit")
     tasks: dict[str, Any] = {}
     data_files: dict[str, dict[str, Any]] = {}
     hub: dict[str, dict[str, Any]] = {}
-    for name in leaves:
+    sample_sources: dict[str, Path] = {}
+    run_files: dict[Path, str] = {}
+    complete = True
+    bdir = bundle_dir(out_path)
+    for name in kept:
         t = model.tasks[name]
+        td = _task(name)
         if t.samples_path is None:
             raise ReportInputError(
                 f"model {model.label}, task {name}: no samples_{name}_{t.run.date_id}.jsonl next to "
                 f"{t.run.results_path}; rerun lm_eval with --log_samples"
             )
         samples = read_samples(t.samples_path)
-        rel = os.path.relpath(t.samples_path.resolve(), out_path.resolve().parent)
-        td = _task(name)
+        metrics = _check_own_figures(name, t, samples, td)
+        run_files.setdefault(t.run.results_path, f"{bdir.name}/{t.run.results_path.name}")
+        rel = f"{bdir.name}/{t.samples_path.name}"
+        sample_sources[rel] = t.samples_path
+        n_total = t.n_original
+        ids = sorted(s["doc_id"] for s in samples if isinstance(s["doc_id"], int))
+        complete &= n_total is not None and ids == list(range(n_total))
         tasks[name] = {
             "version": t.version,
             "answer_type": td.answer_type,
-            "n_samples": t.n if t.n is not None else len(samples),
-            "n_total": t.n_original,
-            "metrics": {k: _finite(v) for k, v in sorted(t.metrics.items())},
+            "n_samples": len(samples),
+            "n_total": n_total,
+            "limit": t.run.config.get("limit"),
+            "metrics": metrics,
             "samples": {"path": rel, "sha256": file_sha256(t.samples_path), "lines": len(samples)},
+            "results_file": run_files[t.run.results_path],
             "task_hash": (t.run.data.get("task_hashes") or {}).get(name),
         }
         bench = benchmark(td.benchmark)
@@ -169,6 +388,9 @@ def build_submission(model: ModelResults, out_path: str | Path, data_dir: str | 
                 entry = data_files.setdefault(relpath, {"path": relpath, "sha256": derived, "tasks": [],
                                                         "generated": True})
             entry["tasks"].append(name)
+            if entry["sha256"] != bench.sha256 and len(entry["tasks"]) == 1:
+                notes.append(f"data file {relpath} is not the official {bench.title} (sha256 {entry['sha256'][:16]}..., "
+                             f"official {bench.sha256[:16]}...): verify will reject this submission")
         elif (source := bench.hub or (benchmark(bench.derived_from).hub if bench.derived_from else None)):
             label = source.label()
             hub.setdefault(label, {"dataset": label, "revision": None, "tasks": []})["tasks"].append(name)
@@ -180,36 +402,40 @@ def build_submission(model: ModelResults, out_path: str | Path, data_dir: str | 
     for name, g in sorted(model.tasks.items()):
         if g.is_group and "strict" in g.metrics:  # a group without aggregate metrics has nothing to pin
             group_leaves = _leaves(model, name)
-            missing = [x for x in group_leaves if x not in tasks]
-            if missing:
-                raise ReportInputError(f"model {model.label}, group {name}: subtasks {missing} have no results")
+            if any(x not in tasks for x in group_leaves):
+                if all(x in model.tasks for x in group_leaves):
+                    notes.append(f"group {name} left out: some of its tasks are")
+                    continue
+                raise ReportInputError(f"model {model.label}, group {name}: subtasks "
+                                       f"{[x for x in group_leaves if x not in model.tasks]} have no results")
+            run_files.setdefault(g.run.results_path, f"{bdir.name}/{g.run.results_path.name}")
             groups[name] = {"subtasks": list(g.subtasks), "leaves": group_leaves, "n_samples": g.n,
-                            "metrics": {k: _finite(v) for k, v in sorted(g.metrics.items())}}
-    sub = {
+                            "metrics": {k: finite(v) for k, v in sorted(g.metrics.items())},
+                            "results_file": run_files[g.run.results_path]}
+    sub: dict[str, Any] = {
         "schema": SCHEMA_ID,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "model": {
-            "label": model.label,
-            "id": model.model_id,
-            "revision": model.revision,
-            "dtype": model.dtype,
-            "backend": model.backend,
-            "model_args": {k: str(v) for k, v in model.runs[-1].model_args.items()},
-        },
-        "generation": _generation(model, leaves),
+        "status": "complete" if complete else "partial",
+        "model": _model(model),
+        "generation": _generation(model, kept),
         "versions": _versions(model),
         "data": {
-            "data_dir": str(ddir) if ddir else None,
             "files": sorted(data_files.values(), key=lambda d: d["path"]),
             "hub": sorted(hub.values(), key=lambda d: d["dataset"]),
-            "unpinned_tasks": [],
         },
         "tasks": tasks,
         "groups": groups,
-        "results_files": [str(r.results_path.resolve()) for r in model.runs],
+        "results_files": [{"path": rel, "sha256": file_sha256(src)} for src, rel in sorted(run_files.items(), key=lambda x: x[1])],
     }
+    if contamination is not None:
+        sub["contamination"] = dict(contamination)
     validate_schema(sub)
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    bundle = _fresh_bundle(bdir)
+    for src, rel in run_files.items():
+        shutil.copyfile(src, bundle / Path(rel).name)
+    for rel, src in sample_sources.items():
+        shutil.copyfile(src, bundle / Path(rel).name)
     tmp = out_path.with_name(out_path.name + ".tmp")
     tmp.write_text(json.dumps(sub, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
     os.replace(tmp, out_path)
@@ -229,19 +455,37 @@ def submission_filename(model: ModelResults) -> str:
     return f"{_slug(model.label)}.submission.json"
 
 
+def read_contamination(path: str | Path) -> dict[str, Any]:
+    """A contamination probe summary JSON (``{"gap", "interval", "reading", "n_items", "method"}``)."""
+    try:
+        data = json.loads(Path(path).read_bytes().decode("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ReportInputError(f"{path}: cannot read the contamination summary ({clip(exc)})") from None
+    errors = schema_errors({"contamination": data}, only="contamination")
+    if errors:
+        raise ReportInputError(f"{path}: not a contamination summary: {errors[0]}")
+    return data
+
+
 # ------------------------------------------------------------------------------------------ schema
 def load_schema() -> dict[str, Any]:
     return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
 
 
-def schema_errors(sub: Any) -> list[str]:
+def schema_errors(sub: Any, only: str | None = None) -> list[str]:
+    """One line per schema violation, naming its JSON path (values are never printed whole).
+
+    ``only``: check just that top-level property (``contamination``)."""
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(load_schema())
+    schema = load_schema()
+    if only is not None:
+        schema = {"$defs": schema["$defs"], "type": "object", "properties": {only: schema["properties"][only]}}
+    validator = jsonschema.Draft202012Validator(schema)
     out = []
-    for err in sorted(validator.iter_errors(sub), key=lambda e: list(e.absolute_path)):
-        where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
-        out.append(f"schema: at {where}: {err.message}")
+    for err in sorted(validator.iter_errors(sub), key=lambda e: [str(p) for p in e.absolute_path]):
+        where = "/".join(clip(p, 80) for p in err.absolute_path) or "(top level)"
+        out.append(clip(f"schema: at {where}: {err.message}"))
     return out
 
 
@@ -251,339 +495,12 @@ def validate_schema(sub: Any) -> None:
         raise ReportInputError("submission does not match its JSON Schema:\n  " + "\n  ".join(errors))
 
 
-# ------------------------------------------------------------------------------------------ verify
-@dataclass
-class VerifyReport:
-    path: Path
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    checked: list[str] = field(default_factory=list)
+def verify_submission(*args: Any, **kwargs: Any):
+    """See :func:`skymath_tasks.report.verify.verify_submission` (kept here for existing imports)."""
+    from skymath_tasks.report.verify import verify_submission as _verify
 
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def render(self) -> str:
-        lines = [f"{'OK' if self.ok else 'FAILED'}: {self.path}"]
-        lines += [f"  ERROR: {e}" for e in self.errors]
-        lines += [f"  warning: {w}" for w in self.warnings]
-        lines += [f"  checked: {c}" for c in self.checked]
-        return "\n".join(lines)
+    return _verify(*args, **kwargs)
 
 
-def _fmt(v: Any) -> str:
-    return "null" if v is None else f"{v:.6f}" if isinstance(v, float) else str(v)
-
-
-def _same(a: Any, b: Any) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    return abs(float(a) - float(b)) <= TOLERANCE
-
-
-def recompute_metrics(samples: Sequence[dict[str, Any]], td: TaskData) -> tuple[dict[str, Any], dict[str, list[int]]]:
-    """Our grader over logged responses -> (task metrics, per mode the doc_ids graded unlike the log).
-
-    The same per-sample metrics and aggregations as the task itself (skymath_tasks.metrics)."""
-    graded = []
-    for s in samples:
-        doc = s["doc"]
-        grades = grade_sample(response_of(s), str(doc.get("gold", s.get("target", ""))), answer_type=td.answer_type,
-                              question=doc.get("question", doc.get("problem")))
-        graded.append((grades, sample_values(grades, answer_type=td.answer_type, level=doc.get("level"),
-                                             subject=doc.get("subject"), by_subject=td.by_subject)))
-    out: dict[str, Any] = aggregate([values for _, values in graded], metric_names(td.answer_type, td.by_subject))
-    drift: dict[str, list[int]] = {}
-    for mode in MODES:
-        bad = [s["doc_id"] for s, (g, _) in zip(samples, graded)
-               if isinstance(s.get(mode), (int, float)) and bool(s[mode]) != g[mode].correct]
-        if bad:
-            drift[mode] = bad
-    out["_correct"] = {mode: sum(g[mode].correct for g, _ in graded) for mode in MODES}
-    return out, drift
-
-
-def _compare_metrics(report: VerifyReport, where: str, claimed: dict[str, Any], actual: dict[str, Any], n: int,
-                     require_all: bool = True) -> None:
-    for key, value in claimed.items():
-        if key not in actual:
-            continue  # a metric we do not recompute (none today); reported as unchecked
-        if not _same(value, actual[key]):
-            extra = ""
-            if key in MODES:
-                extra = f" ({actual['_correct'][key]}/{n} correct)"
-            report.errors.append(f"{where}: metric {key} = {_fmt(value)} in the submission, but {_fmt(actual[key])} "
-                                 f"re-graded from {n} samples{extra}: the number was edited, or samples changed")
-    missing = [k for k in actual if not k.startswith("_") and k not in claimed]
-    if missing and require_all:
-        report.errors.append(f"{where}: metrics {', '.join(sorted(missing))} missing from the submission")
-
-
-def _check_data(report: VerifyReport, sub: dict[str, Any], data_dir: Path | None) -> None:
-    data = sub.get("data") or {}
-    recorded = data.get("data_dir")
-    ddir = data_dir or (Path(recorded) if recorded and Path(recorded).is_dir() else None)
-    pinned: set[str] = set()
-    for f in data.get("files") or []:
-        rel = f["path"]
-        pinned.update(f.get("tasks") or [])
-        local = resolve_relpath(rel, ddir)
-        if local is None:
-            report.errors.append(f"data file {rel}: no data directory to check it against (pass --data-dir or set {ENV_VAR})")
-            continue
-        if local.is_file():
-            actual = file_sha256(local)
-        elif f.get("generated") and (derived := derived_file_sha256(rel, ddir)) is not None:
-            actual = derived
-        else:
-            report.errors.append(f"data file {rel}: not found at {local} (pass --data-dir with the evaluation data)")
-            continue
-        if actual != f["sha256"]:
-            report.errors.append(
-                f"data file {rel}: sha256 in the submission is {f['sha256'][:16]}..., but {local} has "
-                f"{actual[:16]}...: the submission was made on different data, or its data hash was edited"
-            )
-        else:
-            report.checked.append(f"data file {rel} sha256 {actual[:16]}...")
-    for h in data.get("hub") or []:
-        pinned.update(h.get("tasks") or [])
-        report.warnings.append(f"Hub dataset {h['dataset']} (revision {h.get('revision') or 'unpinned'}) cannot be "
-                               "hashed offline; its tasks are checked only by re-grading")
-    for name in sub.get("tasks", {}):
-        if name not in pinned:
-            report.warnings.append(f"task {name}: no data file recorded, its data is not pinned")
-
-
-def _expected_count(limit: Any, n_total: int | None) -> int | None:
-    """Documents lm-eval evaluates: all, the first ``limit``, or ``ceil(limit * n)`` for a fraction."""
-    if n_total is None:
-        return None
-    if limit is None:
-        return n_total
-    limit = float(limit)
-    return min(n_total, int(math.ceil(n_total * limit)) if limit < 1.0 else int(limit))
-
-
-def _check_counts(report: VerifyReport, where: str, t: dict[str, Any], samples: Sequence[dict[str, Any]],
-                  fname: str, limit: Any, n_docs: int | None) -> None:
-    """No sample missing or repeated: the log must hold exactly the documents the run evaluates."""
-    ids = [s["doc_id"] for s in samples]
-    dupes = sorted(i for i, c in Counter(ids).items() if c > 1)
-    if dupes:
-        report.errors.append(f"{where}: doc_id(s) {dupes[:10]} appear more than once in {fname}")
-    if n_docs is not None and t.get("n_total") is not None and t["n_total"] != n_docs:
-        report.errors.append(f"{where}: the submission says the task has {t['n_total']} documents, the evaluation "
-                             f"data has {n_docs}")
-    expected = _expected_count(limit, n_docs if n_docs is not None else t.get("n_total"))
-    total = n_docs if n_docs is not None else t.get("n_total")
-    counts = [("the submission's n_samples is {}", t["n_samples"]), ("the recorded log length is {}", t["samples"]["lines"])]
-    if expected is not None:
-        scope = f"--limit {limit} of {total} documents" if limit is not None else f"all {total} documents"
-        counts.append((f"the run evaluates {{}} ({scope})", expected))
-    wrong = [phrase.format(v) for phrase, v in counts if v != len(samples)]
-    if wrong:
-        should = max(v for _, v in counts)
-        gone = sorted(set(range(should)) - set(ids))
-        report.errors.append(
-            f"{where}: {len(samples)} samples in {fname}, but " + ", ".join(wrong)
-            + (f"; missing doc_id(s) {gone[:10]}{' ...' if len(gone) > 10 else ''}" if gone else "")
-        )
-    elif expected is not None and sorted(ids) != list(range(expected)):
-        report.warnings.append(f"{where}: doc_ids are not the first {expected} documents (a --samples selection?)")
-
-
-def _samples_path(sub_path: Path, rel: str, samples_dir: Path | None) -> Path:
-    p = Path(rel)
-    if samples_dir is not None:
-        return samples_dir / p.name
-    return p if p.is_absolute() else (sub_path.parent / p)
-
-
-def verify_submission(path: str | Path, data_dir: str | os.PathLike | None = None,
-                      samples_dir: str | os.PathLike | None = None, check_docs: bool = True) -> VerifyReport:
-    """Check a submission against its own files, the data and our grader; never raises on bad content.
-
-    ``check_docs``: also compare every logged document (problem, gold answer, level, ...) with the
-    task's documents loaded from the data folder, so a gold answer edited in the log is caught.
-    """
-    path = Path(path)
-    report = VerifyReport(path)
-    try:
-        sub = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        report.errors.append(f"cannot read submission JSON: {exc}")
-        return report
-    errs = schema_errors(sub)
-    if errs:
-        report.errors.extend(errs)
-        return report
-    try:
-        ddir = _data_dir(data_dir) if data_dir is not None else _data_dir(None)
-    except ReportInputError as exc:
-        report.errors.append(str(exc))
-        ddir = None
-    _check_data(report, sub, ddir)
-    docs = _DocChecker(ddir or (Path(sub["data"]["data_dir"]) if sub["data"].get("data_dir") else None))
-    sdir = Path(samples_dir) if samples_dir else None
-    recomputed: dict[str, dict[str, Any]] = {}
-    graded_with = sub["versions"].get("skymath")
-    import skymath_tasks
-
-    for name, t in sub["tasks"].items():
-        where = f"task {name}"
-        td = task_data(name)
-        if td is None:
-            report.errors.append(f"{where}: not a SkyMath task, it cannot be re-graded")
-            continue
-        if t["answer_type"] != td.answer_type:
-            report.errors.append(f"{where}: answer_type {t['answer_type']!r} but SkyMath grades this task as {td.answer_type!r}")
-        spath = _samples_path(path, t["samples"]["path"], sdir)
-        if not spath.is_file():
-            report.errors.append(f"{where}: per-sample log {spath} not found (pass --samples-dir if it moved)")
-            continue
-        sha = file_sha256(spath)
-        if sha != t["samples"]["sha256"]:
-            report.errors.append(f"{where}: per-sample log {spath.name} has sha256 {sha[:16]}..., the submission "
-                                 f"records {t['samples']['sha256'][:16]}...: the samples changed after submission")
-        try:
-            samples = read_samples(spath)
-        except DataError as exc:
-            report.errors.append(f"{where}: {exc}")
-            continue
-        n_docs = docs.count(name) if check_docs else None
-        _check_counts(report, where, t, samples, spath.name, sub["generation"].get("limit"), n_docs)
-        # (no gold-vs-target check: lm-eval renders "[1,9]" as the target "[1, 9]"; the documents,
-        # gold included, are compared with the evaluation data below)
-        if check_docs:
-            docs.check(report, name, samples, where)
-        actual, drift = recompute_metrics(samples, td)
-        recomputed[name] = {"samples": samples, "metrics": actual}
-        _compare_metrics(report, where, t["metrics"], actual, len(samples))
-        for mode, bad in drift.items():
-            report.warnings.append(
-                f"{where}: {len(bad)} sample(s) graded differently ({mode}) than their log says, doc_id(s) {bad[:10]}"
-                f" (submission graded with SkyMath {graded_with}, now {skymath_tasks.__version__})"
-            )
-        report.checked.append(f"{where}: {len(samples)} samples re-graded")
-    groups = sub.get("groups") or {}
-    for gname, g in groups.items():
-        _verify_group(report, gname, g, groups, recomputed)
-    return report
-
-
-class _DocChecker:
-    """Loads a task's documents through lm-eval's own task loader (so any SkyMath task works).
-
-    The data folder reaches the tasks as lm-eval metadata (``data_dir``), as with ``lm_eval --metadata``.
-    Task managers and documents are cached per process (keyed by data folder, and task): indexing the
-    tasks costs seconds, and a verifier often checks several submissions.
-    """
-
-    _managers: dict[str, Any] = {}
-    _cache: dict[tuple[str, str], list[dict[str, Any]]] = {}
-
-    def __init__(self, data_dir: Path | None):
-        self.data_dir = data_dir
-
-    def _docs(self, task: str) -> list[dict[str, Any]]:
-        key = (task, str(self.data_dir))
-        if key not in self._cache:
-            if len(self._cache) > 64:
-                self._cache.clear()
-            self._cache[key] = self._load(task)
-        return self._cache[key]
-
-    def _manager(self) -> Any:
-        from lm_eval.tasks import TaskManager
-
-        import skymath_tasks
-
-        key = str(self.data_dir)
-        if key not in self._managers:
-            metadata = {"data_dir": str(self.data_dir)} if self.data_dir is not None else None
-            self._managers[key] = TaskManager(include_path=skymath_tasks.task_dir(), include_defaults=False,
-                                              metadata=metadata)
-        return self._managers[key]
-
-    def _load(self, task: str) -> list[dict[str, Any]]:
-        lm_log = logging.getLogger("lm_eval")
-        level = lm_log.level
-        lm_log.setLevel(logging.ERROR)  # task loading chatter would bury the verdict
-        try:
-            task_obj = self._manager().load([task])["tasks"][task]
-            return [json.loads(json.dumps(d, default=str)) for d in task_obj.test_docs()]
-        finally:
-            lm_log.setLevel(level)
-
-    def count(self, task: str) -> int | None:
-        try:
-            return len(self._docs(task))
-        except _LOAD_ERRORS:  # reported by check()
-            return None
-
-    def check(self, report: VerifyReport, task: str, samples: Sequence[dict[str, Any]], where: str) -> None:
-        try:
-            docs = self._docs(task)
-        except _LOAD_ERRORS as exc:  # a task whose data we cannot load is reported, not fatal
-            report.warnings.append(f"{where}: documents not compared with the data ({type(exc).__name__}: {exc})")
-            return
-        bad: list[str] = []
-        for s in samples:
-            i = s["doc_id"]
-            logged = {k: v for k, v in s["doc"].items() if k != "skymath"}
-            if not isinstance(i, int) or not 0 <= i < len(docs):
-                bad.append(f"{i} (no such document)")
-                continue
-            expected = docs[i]
-            diff = sorted(k for k in set(logged) | set(expected) if logged.get(k) != expected.get(k))
-            if diff:
-                bad.append(f"{i} (field {', '.join(diff[:3])})")
-        if bad:
-            report.errors.append(f"{where}: logged document(s) differ from the evaluation data: doc_id {'; '.join(bad[:5])}"
-                                 f"{' ...' if len(bad) > 5 else ''}: edited samples, or a different data set")
-        else:
-            report.checked.append(f"{where}: {len(samples)} documents match the evaluation data")
-
-
-def _micro(recomputed: dict[str, dict[str, Any]], leaves: Sequence[str]) -> dict[str, Any]:
-    """Criteria over all documents of ``leaves`` (a group with ``weight_by_size: true``); per-level and
-    per-subject figures are task metrics (``skymath_math``), never group aggregates."""
-    n_total = sum(len(recomputed[m]["samples"]) for m in leaves)
-    out: dict[str, Any] = {"_correct": {}, "_n": n_total}
-    for key in BASE_METRICS:
-        total = sum(recomputed[m]["metrics"][key] * len(recomputed[m]["samples"]) for m in leaves
-                    if recomputed[m]["metrics"][key] is not None)
-        out[key] = total / n_total if n_total else None
-        if key in MODES:
-            out["_correct"][key] = sum(recomputed[m]["metrics"]["_correct"][key] for m in leaves)
-    return out
-
-
-def _verify_group(report: VerifyReport, gname: str, g: dict[str, Any], groups: dict[str, Any],
-                  recomputed: dict[str, dict[str, Any]]) -> None:
-    """Group metrics recomputed from the re-graded leaves: the micro-average over all documents
-    (``weight_by_size: true``, what SkyMath's groups use) or, for a group that averages its direct
-    children instead, the mean of the children's figures; the claimed value must equal one of them."""
-    where = f"group {gname}"
-    leaves = g.get("leaves") or g["subtasks"]
-    unchecked = [m for m in leaves if m not in recomputed]
-    if unchecked:
-        report.errors.append(f"{where}: subtasks {sorted(unchecked)} could not be checked")
-        return
-    micro = _micro(recomputed, leaves)
-    if g.get("n_samples") is not None and g["n_samples"] != micro["_n"]:
-        report.errors.append(f"{where}: n_samples {g['n_samples']} in the submission, but its subtasks log {micro['_n']} samples")
-    children = [groups[c].get("leaves") or groups[c]["subtasks"] if c in groups else [c] for c in g["subtasks"]]
-    macro = {}
-    if all(all(m in recomputed for m in c) for c in children) and children:
-        child_vals = [_micro(recomputed, c) for c in children]
-        for key in BASE_METRICS:
-            vals = [cv[key] for cv in child_vals]
-            macro[key] = sum(vals) / len(vals) if all(v is not None for v in vals) else None
-    claimed = {k: v for k, v in g["metrics"].items() if k in micro}
-    adjusted = dict(micro)
-    for key, value in claimed.items():
-        if key in macro and not _same(value, micro[key]) and _same(value, macro[key]):
-            adjusted[key] = macro[key]
-    _compare_metrics(report, where, claimed, adjusted, micro["_n"], require_all=False)
-    report.checked.append(f"{where}: recomputed from {len(leaves)} subtasks")
+__all__ = ["SCHEMA_ID", "build_submission", "submission_filename", "bundle_dir", "verify_submission",
+           "recompute_metrics", "logged_metrics", "schema_errors", "validate_schema", "read_contamination", "DataError"]
