@@ -28,7 +28,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # the package root re-exports extract_answer / score lazily, so it sits with grading
     "grading": ("skymath_tasks.__init__", "skymath_tasks.extract", "skymath_tasks.metamath", "skymath_tasks.grader",
                 "skymath_tasks.scoring", "skymath_tasks.gold", "skymath_tasks.metrics"),
-    "evaluation": ("skymath_tasks.data", "skymath_tasks.distractors", "skymath_tasks.task_hooks", "task_configs"),
+    "evaluation": ("skymath_tasks.data", "skymath_tasks.distractors", "skymath_tasks.task_hooks", "task_configs",
+                   "skymath_tasks.number_twins", "skymath_tasks.leakage_probes"),
     "report": ("skymath_tasks.report", "skymath_tasks.demo"),
 }
 RANK = {name: i for i, name in enumerate(LAYERS)}

@@ -56,8 +56,9 @@ def test_ls_tasks_lists_ours_without_include_path(tmp_path: Path) -> None:
 def test_include_path_still_works_and_yamls_validate(tmp_path: Path) -> None:
     """Every task, group and tag validates (lm-eval skips a YAML it cannot parse without a word)."""
     from skymath_tasks.benchmarks import TASKS
+    from skymath_tasks.leakage_probes import PROBE_TASKS
 
-    names = sorted(TASKS) + ["skymath", "skymath_zh", "skymath_gsm8k_distractors", "skymath_math_subjects",
+    names = sorted(TASKS) + sorted(PROBE_TASKS) + ["skymath", "skymath_zh", "skymath_gsm8k_distractors", "skymath_math_subjects",
                              "skymath_math_zh_subjects", "skymath_gsm8k_distractor_levels"]
     proc = _run(["validate", "--tasks", ",".join(names), "--include_path", str(REPO_ROOT / "task_configs")],
                 cwd=tmp_path)

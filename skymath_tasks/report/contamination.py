@@ -1,5 +1,11 @@
-"""How much of each task's test set a model's training data overlaps (the paper's 30-gram criterion).
+"""The contamination column: training-data overlap (30-gram criterion) and model-only probes.
 
+Two sources, both optional. **With the training data** (below): how much of each task's test set a
+model's training data overlaps (the paper's 30-gram criterion). **Without it** (the end of this file:
+:func:`probe_summary`, :func:`model_probes`): the figures of the ``skymath_contam_*`` lm-eval tasks,
+n-gram accuracy and Min-K% on test items minus number-changed twins (docs/contamination.md).
+
+Training-data overlap:
 The figure comes from the decontamination step itself, so the report shows exactly what the data
 filter found: ``skymath-synth decontaminate --report-only --input train.jsonl`` (or the step's removed
 rows report of a real filtering run) writes one JSON line per training row that shares a 30-token
@@ -20,7 +26,8 @@ from typing import Any
 
 from skymath_tasks.benchmarks import DECONTAMINATION_BENCHMARKS as INDEXED_BENCHMARKS, TASKS, benchmark, local_path
 from skymath_tasks.jsonl_io import DataError, iter_jsonl
-from skymath_tasks.report.loader import ModelResults, ReportInputError
+from skymath_tasks.leakage_probes import HEADLINE, PROBE_TASKS, GapStats, summary as probe_block
+from skymath_tasks.report.loader import ModelResults, ReportInputError, TaskResult, load_models
 
 log = logging.getLogger(__name__)
 
@@ -111,3 +118,57 @@ def contamination_by_model(models: Sequence[ModelResults], specs: Sequence[str],
     if unknown:
         raise ReportInputError(f"--contamination: no model labelled {unknown}; models: {[m.label for m in models]}")
     return out
+
+
+# ------------------------------------------------------------------------------ probes (no training data)
+# The other half of the column: the model-only probes of ``skymath_contam_*`` (skymath_tasks.leakage_probes),
+# read from lm-eval's results like any task. Nothing here recomputes what the aggregation functions
+# wrote; the reading is derived from the interval by the same function the tasks use.
+
+#: probe tasks in the order a model's headline probe is chosen
+PROBE_ORDER: tuple[str, ...] = tuple(PROBE_TASKS)
+
+
+def probe_stats(result: TaskResult) -> dict[str, GapStats]:
+    """``{"ngram": ..., "mink": ...}`` of one probe task's results."""
+    n = result.metric("pairs")
+    out = {}
+    for probe in ("ngram", "mink"):
+        out[probe] = GapStats(probe, result.metric(f"{probe}_gap"), result.metric(f"{probe}_gap_lo"),
+                              result.metric(f"{probe}_gap_hi"), result.metric(f"{probe}_test"),
+                              result.metric(f"{probe}_reference"), int(n) if n is not None else 0)
+    return out
+
+
+def model_probes(model: ModelResults) -> dict[str, dict[str, GapStats]]:
+    """probe task -> probe -> figures, for the probe tasks the model's runs include (in PROBE_ORDER)."""
+    return {task: probe_stats(model.tasks[task]) for task in PROBE_ORDER if task in model.tasks}
+
+
+def headline(model: ModelResults) -> tuple[str, GapStats] | None:
+    """The model's headline probe figure: the first probe task run (GSM8K before MATH), its HEADLINE probe."""
+    for task, stats in model_probes(model).items():
+        if stats[HEADLINE].gap is not None:
+            return task, stats[HEADLINE]
+    return None
+
+
+def probe_summary(run_dir: str | Path, *, model: str | None = None) -> dict[str, Any] | None:
+    """``{"gap", "interval", "reading", "n_items", "method"}`` of the contamination probe found under
+    ``run_dir`` (an lm-eval ``--output_path``), or None when no probe task was run there.
+
+    ``model`` (a model id) picks one model when the folder holds runs of several; without it such a
+    folder is an error rather than a guess.
+    """
+    models = [m for m in load_models([run_dir]) if headline(m) is not None]
+    if model is not None:
+        models = [m for m in models if model in (m.model_id, m.label)]
+    if not models:
+        return None
+    if len(models) > 1:
+        raise ReportInputError(f"{run_dir}: contamination probes of {len(models)} models "
+                               f"({', '.join(m.label for m in models)}); pass model=<id>")
+    found = headline(models[0])
+    assert found is not None
+    task, stats = found
+    return probe_block(stats, task)

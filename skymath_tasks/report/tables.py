@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from skymath_tasks.benchmarks import DISTRACTOR_LEVELS, LEVELS, MATH_SUBJECTS
+from skymath_tasks.leakage_probes import PROBE_TASKS, GapStats, reading
+from skymath_tasks.report.contamination import headline as probe_headline, model_probes
 from skymath_tasks.report.loader import ModelResults, TaskResult, read_samples
 from skymath_tasks.report.reference import reference_table
 
@@ -128,7 +130,10 @@ def math_task(model: ModelResults) -> str | None:
 # ----------------------------------------------------------------------------------------- tables
 def table1(models: Sequence[ModelResults], sizes: dict[str, int] | None = None) -> Table:
     have_500 = any(m.task("skymath_math500") for m in models)
+    have_probe = any(probe_headline(m) for m in models
+                     if any(m.task(x) for x in ("skymath_gsm8k", "skymath_math", "skymath_math500")))
     cols = ["Model", "GSM8K (%)", "MATH (%)"] + (["MATH-500 (%)"] if have_500 else []) + ["n GSM8K", "n MATH"]
+    cols += [PROBE_COLUMN] if have_probe else []
     t = Table("table1_gsm8k_math", "Table 1: GSM8K and MATH accuracy (strict)", cols)
     for m in models:
         g, ma, m5 = m.task("skymath_gsm8k"), m.task("skymath_math"), m.task("skymath_math500")
@@ -138,10 +143,15 @@ def table1(models: Sequence[ModelResults], sizes: dict[str, int] | None = None) 
         if have_500:
             row.append(pct(m.metric("skymath_math500", MAIN_METRIC)))
         row += [g.n if g else None, ma.n if ma else None]
+        if have_probe:
+            row.append(probe_cell(m))
         t.rows.append(row)
-    ref, t.reference_source = _ref("table1", ["model", "gsm8k", "math"] + ([""] if have_500 else []) + ["", ""])
+    ref, t.reference_source = _ref("table1", ["model", "gsm8k", "math"] + ([""] if have_500 else []) + ["", ""]
+                                   + ([""] if have_probe else []))
     t.reference_rows = [[f"{r[0]}", *r[1:]] for r in ref]
     _note_partial(t, models, ["skymath_gsm8k", "skymath_math", "skymath_math500"])
+    if have_probe:
+        t.notes.append(PROBE_NOTE)
     return t
 
 
@@ -225,10 +235,11 @@ def table7(models: Sequence[ModelResults], sizes: dict[str, int] | None = None) 
 
 
 def headline_tasks(model: ModelResults) -> list[str]:
-    """The model's tasks and groups, leaving out subtasks whose group is also present."""
+    """The model's tasks and groups, leaving out subtasks whose group is also present and the
+    contamination probes (they grade nothing; see :func:`probe_table`)."""
     inner = {s for t in model.tasks.values() if t.is_group and "strict" in t.metrics for s in t.subtasks}
     return sorted(name for name, t in model.tasks.items()
-                  if name not in inner and (not t.is_group or "strict" in t.metrics))
+                  if name not in inner and name not in PROBE_TASKS and (not t.is_group or "strict" in t.metrics))
 
 
 def criteria_gap_table(models: Sequence[ModelResults], contamination: dict[str, dict[str, Any]] | None = None) -> Table:
@@ -262,6 +273,55 @@ def contamination_table(contamination: dict[str, dict[str, Any]]) -> Table:
             t.rows.append([label, task, c["benchmark"], c["total"], c["overlapping"], pct(c["rate"]), c["train_rows_hit"]])
     t.notes.append("A test problem overlaps when a training row shares a 30-token n-gram with it or equals its "
                    "normalised problem (the decontamination step's report, the paper's 30-gram filter).")
+    return t
+
+
+PROBE_COLUMN = "Leakage probe (no training data)"
+PROBE_NOTE = ("Leakage probe: n-gram accuracy of greedy continuation on test items minus the same items with "
+              "their numbers changed (Xu et al. 2024), in points, with a 95% bootstrap interval over items and its "
+              "reading; see the contamination_probes table and docs/contamination.md. It needs no training data, "
+              "and 'no sign' is not proof of a clean model.")
+
+
+def _signed(value: float | None, scale: float, digits: int) -> str:
+    return "" if value is None else f"{value * scale:+.{digits}f}"
+
+
+def gap_text(stats: GapStats) -> str:
+    """``+12.3 [+8.1, +16.4]`` (n-gram accuracy in points, Min-K% in nats)."""
+    if stats.gap is None:
+        return ""
+    scale, digits = (100.0, 1) if stats.probe == "ngram" else (1.0, 3)
+    return (f"{_signed(stats.gap, scale, digits)} [{_signed(stats.lo, scale, digits)}, "
+            f"{_signed(stats.hi, scale, digits)}]")
+
+
+def probe_cell(model: ModelResults) -> str | None:
+    """The column of a model: its headline probe's gap, interval and reading (None without a probe run)."""
+    found = probe_headline(model)
+    if found is None:
+        return None
+    task, stats = found
+    return f"{reading(stats)}: {gap_text(stats)} pts, {PROBE_TASKS[task].title}, n={stats.n}"
+
+
+def probe_table(models: Sequence[ModelResults]) -> Table:
+    """Every probe run of every model: both probes, test vs twin, the gap, its interval and reading."""
+    cols = ["Model", "Probe task", "items", "5-gram acc. test (%)", "5-gram acc. twin (%)", "5-gram gap (pts) [95% CI]",
+            "5-gram reading", "Min-K% test", "Min-K% twin", "Min-K% gap (nats) [95% CI]", "Min-K% reading"]
+    t = Table("contamination_probes", "Contamination probes: test items vs number-changed twins (no training data)",
+              cols)
+    for m in models:
+        for task, stats in model_probes(m).items():
+            ng, mk = stats["ngram"], stats["mink"]
+            t.rows.append([m.label, task, ng.n, pct(ng.test), pct(ng.reference), gap_text(ng), reading(ng),
+                           mk.test, mk.reference, gap_text(mk), reading(mk)])
+    t.notes.append("Each test item is paired with a twin: the same problem with its numbers changed and the worked "
+                   "solution recomputed exactly (problem only where that is not possible). 5-gram accuracy: share "
+                   "of cut points (every 5th word) where greedy decoding reproduces the next 5 words (Xu et al. "
+                   "2024). Min-K%: mean log-probability per word of the 20% least likely 5-word units (Shi et al. "
+                   "2023). A gap is the mean over items of item minus twin; the interval is a percentile bootstrap "
+                   "over items. Readings: docs/contamination.md.")
     return t
 
 
@@ -301,6 +361,8 @@ def all_tables(models: Sequence[ModelResults], sizes: dict[str, int] | None = No
     tables.append(criteria_gap_table(models, contamination))
     if contamination:
         tables.append(contamination_table(contamination))
+    if any(model_probes(m) for m in models):
+        tables.append(probe_table(models))
     return tables
 
 
