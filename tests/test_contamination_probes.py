@@ -288,3 +288,49 @@ def test_gsm8k_probe_pairs(shared_data) -> None:
         if p.part == "problem+solution":
             assert "\n#### " in p.test_text and "\n#### " in p.reference_text
     assert sum(p.part == "problem+solution" for p in pairs) >= 0.6 * len(pairs)
+
+
+def test_probe_runs_reach_the_submission_and_never_count_as_scores(shared_data, tmp_path: Path, capsys) -> None:
+    """``submit --contamination-summary PROBE_RUN_DIR`` attaches the probe's block; a probe task inside
+    the submitted runs is used the same way, and is not submitted as a score."""
+    import shutil
+
+    from skymath_tasks.report.cli import main
+    from skymath_tasks.report.contamination import probe_summary
+    from tests.test_report_tables import make_run
+
+    pairs = load_pairs("skymath_contam_demo")
+    planted = {p.test_text for p in pairs if p.pair % 2 == 0}
+
+    def memorised(context: str, continuation: str):
+        seen = context + continuation
+        return (-0.05, True) if any(t.startswith(seen) for t in planted) else (-2.0 - 3 * _noise(seen), False)
+
+    probe_dir = tmp_path / "probe"
+    _run(ScriptedLM(memorised), "skymath_contam_demo", probe_dir)
+    expected = probe_summary(probe_dir)
+    assert expected is not None and expected["reading"] != READINGS[0]
+    scores = tmp_path / "scores"
+    make_run(scores, seed="P", model_args="pretrained=org/scripted", data_dir=shared_data, limit=None,
+             tasks=["skymath_demo"])
+
+    def submit(*extra: str) -> dict:
+        out = tmp_path / f"subs{len(list(tmp_path.glob('subs*')))}"
+        assert main(["submit", str(scores), "--output-dir", str(out), "--data-dir", str(shared_data), *extra]) == 0
+        (path,) = out.glob("*.submission.json")
+        assert main(["verify", str(path), "--data-dir", str(shared_data)]) == 0
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    sub = submit("--contamination-summary", str(probe_dir))
+    assert sub["contamination"] == expected and set(sub["tasks"]) == {"skymath_demo"}
+    # a folder without a probe run of this model is an error, not an empty block
+    assert main(["submit", str(scores), "--output-dir", str(tmp_path / "none"), "--data-dir", str(shared_data),
+                 "--contamination-summary", str(scores)]) == 2
+    assert "no contamination probe run" in capsys.readouterr().err
+
+    # the probe run copied into the submitted folder (one lm_eval output path for both)
+    for f in (probe_dir / "org__scripted").iterdir():
+        shutil.copy(f, scores / "org__scripted" / f.name)
+    sub = submit()
+    assert sub["contamination"] == expected
+    assert set(sub["tasks"]) == {"skymath_demo"}  # the probe task is not a score

@@ -109,7 +109,16 @@ def cmd_submit(args: argparse.Namespace) -> int:
         raise ReportInputError(f"--output names one file but the runs hold {len(models)} models; use --output-dir")
     if args.contamination_summary and len(models) != 1:
         raise ReportInputError(f"--contamination-summary describes one model but the runs hold {len(models)}")
-    contamination = read_contamination(args.contamination_summary) if args.contamination_summary else None
+    contamination = None
+    if args.contamination_summary and Path(args.contamination_summary).is_dir():
+        from skymath_tasks.report.contamination import probe_summary
+
+        contamination = probe_summary(args.contamination_summary, model=models[0].model_id)
+        if contamination is None:
+            raise ReportInputError(f"{args.contamination_summary}: no contamination probe run of {models[0].label} "
+                                   "there (lm_eval --tasks skymath_contam_gsm8k ... --output_path DIR)")
+    elif args.contamination_summary:
+        contamination = read_contamination(args.contamination_summary)
     for m in models:
         out = Path(args.output) if args.output else Path(args.output_dir) / submission_filename(m)
         notes: list[str] = []
@@ -193,8 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", metavar="DIR", default=None,
                    help=f"evaluation data folder to hash (default: ${ENV_VAR}; unset = Hub datasets)")
 
-    p.add_argument("--contamination-summary", metavar="FILE", default=None,
-                   help='contamination probe summary JSON to attach ({"gap", "interval", "reading", "n_items", "method"})')
+    p.add_argument("--contamination-summary", metavar="FILE|DIR", default=None,
+                   help='contamination probe summary to attach: a JSON file ({"gap", "interval", "reading", "n_items", '
+                   '"method"}) or the lm_eval --output_path of a skymath_contam_* run of the same model (a probe task '
+                   'in the submitted runs themselves is used without this flag)')
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("verify", parents=[common],

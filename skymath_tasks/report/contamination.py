@@ -153,6 +153,15 @@ def headline(model: ModelResults) -> tuple[str, GapStats] | None:
     return None
 
 
+def model_probe_summary(model: ModelResults) -> dict[str, Any] | None:
+    """The submission's ``contamination`` block for a model whose runs include a probe task (else None)."""
+    found = headline(model)
+    if found is None:
+        return None
+    task, stats = found
+    return probe_block(stats, task)
+
+
 def probe_summary(run_dir: str | Path, *, model: str | None = None) -> dict[str, Any] | None:
     """``{"gap", "interval", "reading", "n_items", "method"}`` of the contamination probe found under
     ``run_dir`` (an lm-eval ``--output_path``), or None when no probe task was run there.
@@ -168,7 +177,4 @@ def probe_summary(run_dir: str | Path, *, model: str | None = None) -> dict[str,
     if len(models) > 1:
         raise ReportInputError(f"{run_dir}: contamination probes of {len(models)} models "
                                f"({', '.join(m.label for m in models)}); pass model=<id>")
-    found = headline(models[0])
-    assert found is not None
-    task, stats = found
-    return probe_block(stats, task)
+    return model_probe_summary(models[0])

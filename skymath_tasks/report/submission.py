@@ -327,7 +327,18 @@ def build_submission(model: ModelResults, out_path: str | Path, data_dir: str | 
     notes = notes if notes is not None else []
     out_path = Path(out_path)
     ddir = _data_dir(data_dir)
-    leaves = sorted(name for name, t in model.tasks.items() if not t.is_group)
+    from skymath_tasks.report.contamination import PROBE_ORDER, model_probe_summary
+
+    probes = sorted(name for name in model.tasks if name in PROBE_ORDER)
+    if probes:
+        # probe tasks measure leakage, not accuracy: their figure is the contamination block, never a score
+        found = model_probe_summary(model)
+        if contamination is None and found is not None:
+            contamination = found
+            notes.append(f"contamination block from the probe task(s) {', '.join(probes)} of this run: "
+                         f"{found['reading']} (gap {found['gap']:+.3f})")
+        notes.append(f"probe task(s) {', '.join(probes)} not submitted as scores (they measure leakage)")
+    leaves = sorted(name for name, t in model.tasks.items() if not t.is_group and name not in PROBE_ORDER)
     if not leaves:
         raise ReportInputError(f"model {model.label}: no task results found")
     kept = []
