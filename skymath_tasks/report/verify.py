@@ -179,6 +179,8 @@ def _read_json(path: Path, what: str) -> tuple[Any, str | None]:
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         return None, f"{path}:{line}: {what} is not valid UTF-8 (byte 0x{raw[exc.start]:02x})"
+    if not text.strip():
+        return None, f"{path}: {what} is empty"
 
     def _no_constants(token: str) -> Any:
         raise ValueError(f"{token} is not JSON")
