@@ -160,6 +160,7 @@ def run_probe(model_dir: Path, data_dir: Path, out: Path, *, batch_size: int, un
     device = "cuda" if _cuda() else "cpu"
     start = time.time()
     if in_process:
+        import lm_eval.models  # noqa: F401  lm-eval registers its own backends only when no other model is registered
         from lm_eval import simple_evaluate
         from lm_eval.tasks import TaskManager
 
