@@ -47,7 +47,7 @@ BIN = Path(sys.executable).parent
 
 
 def _data_dir(args) -> Path:
-    return Path(args.data_dir or os.environ.get("SKYMATH_SHARED_DATA", REPO.parent / "shared" / "data"))
+    return Path(args.data_dir or os.environ.get("SKYMATH_DATA_DIR") or os.environ.get("SKYMATH_SHARED_DATA") or REPO.parent / "shared" / "data")
 
 
 def run_measured(cmd: list[str], env: dict | None = None) -> dict:

@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 
 
 def _data_dir(args) -> Path:
-    return Path(args.data_dir or os.environ.get("SKYMATH_SHARED_DATA", REPO.parent / "shared" / "data"))
+    return Path(args.data_dir or os.environ.get("SKYMATH_DATA_DIR") or os.environ.get("SKYMATH_SHARED_DATA") or REPO.parent / "shared" / "data")
 
 
 def _cpu_s() -> float:
