@@ -334,3 +334,15 @@ def test_probe_runs_reach_the_submission_and_never_count_as_scores(shared_data, 
     sub = submit()
     assert sub["contamination"] == expected
     assert set(sub["tasks"]) == {"skymath_demo"}  # the probe task is not a score
+
+    # the block is self-reported, but a reading edited without its numbers (or numbers that contradict
+    # each other) is caught
+    (path,) = (tmp_path / "subs1").glob("*.submission.json")
+    for edit, reason in ((dict(reading=READINGS[0]), "reads"), (dict(gap=expected["interval"][1] + 1), "outside")):
+        forged = json.loads(path.read_text(encoding="utf-8"))
+        forged["contamination"].update(edit)
+        path.write_text(json.dumps(forged), encoding="utf-8")
+        capsys.readouterr()
+        assert main(["verify", str(path), "--data-dir", str(shared_data)]) == 1
+        out = capsys.readouterr().out
+        assert "ERROR: contamination: " in out and reason in out, out

@@ -220,6 +220,26 @@ def _check_paths(report: VerifyReport, sub: dict[str, Any]) -> None:
                          "machine's folders")
 
 
+def _check_contamination(report: VerifyReport, block: Mapping[str, Any] | None) -> None:
+    """The contamination block is self-reported (the probes are not rerun here), but it must agree with
+    itself: the gap inside its interval, and the reading the one SkyMath gives that interval."""
+    if not block:
+        return
+    from skymath_tasks.leakage_probes import METHODS, GapStats, reading
+
+    gap, (lo, hi) = block["gap"], block["interval"]
+    if lo is not None and hi is not None and not lo <= gap <= hi:
+        report.error(f"contamination: gap {gap!r} lies outside its own interval [{lo!r}, {hi!r}]")
+    probe = next((p for p, text in METHODS.items() if str(block["method"]).startswith(text)), None)
+    if probe is None:
+        report.warn("contamination: not a SkyMath probe method; its reading is shown as submitted")
+        return
+    expected = reading(GapStats(probe, gap, lo, hi, None, None, int(block["n_items"])))
+    if block["reading"] != expected:
+        report.error(f"contamination: reading {clip(block['reading'], 60)!r}, but an interval with lower end "
+                     f"{lo!r} reads {expected!r}")
+
+
 def _check_data_pins(report: VerifyReport, sub: dict[str, Any]) -> dict[str, TaskData]:
     """The data each task ran on, as the submission records it, against the official pins (no file is
     opened: a recorded hash that is not the official one fails whatever data the verifier has)."""
@@ -531,6 +551,7 @@ def verify_submission(path: str | Path, data_dir: str | os.PathLike | None = Non
         return report
     report.submission = sub
     _check_paths(report, sub)
+    _check_contamination(report, sub.get("contamination"))
     tasks = _check_data_pins(report, sub)
     try:
         ddir = _data_dir(data_dir)
