@@ -8,7 +8,9 @@
 #   SKYMATH_DATA_DIR=../shared/data examples/mini_pipeline.sh
 # Options (environment): OUT (default runs/mini), MODEL_DIR (a plain Hugging Face folder of the model to
 # use as teacher and student; default: exported from the demo's SmolLM2-135M-Instruct GGUF with
-# `skymath-demo --export-hf`), PORT (teacher port, default 8000), EVAL_LIMIT (GSM8K test problems, default 10).
+# `skymath-demo --export-hf`), PORT (teacher port, default 8000), EVAL_LIMIT (GSM8K test problems, default 10),
+# TEACHER_BASE_URL + TEACHER_MODEL (an OpenAI-compatible teacher already running, e.g. vLLM on a GPU box:
+# no local teacher is started), SYNTH_DIR (stage files synthesized elsewhere: steps 2-3 are skipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,31 +40,49 @@ if not cfg.do_sample:
     cfg.save_pretrained(sys.argv[1])
 PY
 
-step "2. local teacher: transformers serve on port $PORT"
-transformers serve --port "$PORT" --device cpu "$MODEL_DIR" > "$OUT/teacher.log" 2>&1 &
-TEACHER=$!
-trap 'kill $TEACHER 2>/dev/null || true' EXIT
-for _ in $(seq 120); do
-  curl -sf "http://127.0.0.1:$PORT/v1/models" > /dev/null && break
-  kill -0 $TEACHER 2>/dev/null || { echo "the teacher exited, see $OUT/teacher.log"; exit 1; }
-  sleep 1
-done
+SYNTH=${SYNTH_DIR:-$OUT/synth}
+if [ -n "${SYNTH_DIR:-}" ]; then
+  # stage files synthesized elsewhere (a GPU box, an API teacher): continue from them
+  step "2-3. synthesized rows from $SYNTH_DIR (SYNTH_DIR set: no teacher started here)"
+  for f in stage1_normal.jsonl stage2_hard.jsonl; do
+    [ -s "$SYNTH/$f" ] || { echo "SYNTH_DIR=$SYNTH_DIR has no $f (the files skymath-synth generate writes)"; exit 2; }
+  done
+else
+  BASE_URL=${TEACHER_BASE_URL:-http://127.0.0.1:$PORT/v1}
+  TEACHER_NAME=${TEACHER_MODEL:-$MODEL_DIR}
+  TEACHER=""
+  if [ -z "${TEACHER_BASE_URL:-}" ]; then
+    step "2. local teacher: transformers serve on port $PORT"
+    transformers serve --port "$PORT" --device cpu "$MODEL_DIR" > "$OUT/teacher.log" 2>&1 &
+    TEACHER=$!
+    trap 'kill $TEACHER 2>/dev/null || true' EXIT
+    for _ in $(seq 120); do
+      curl -sf "$BASE_URL/models" > /dev/null && break
+      kill -0 $TEACHER 2>/dev/null || { echo "the teacher exited, see $OUT/teacher.log"; exit 1; }
+      sleep 1
+    done
+  else
+    step "2. teacher: $TEACHER_NAME at $TEACHER_BASE_URL (TEACHER_BASE_URL set)"
+  fi
 
-step "3. synthesize both stages (rerun the same command to resume; a second run sends nothing)"
-rc=0
-skymath-synth generate --config configs/synth/local_teacher_mini.yaml --output-dir "$OUT/synth" \
-    --base-url "http://127.0.0.1:$PORT/v1" --model "$MODEL_DIR" > "$OUT/synth_summary.json" || rc=$?
-kill $TEACHER 2>/dev/null || true; wait $TEACHER 2>/dev/null || true
-if [ "$rc" -ne 0 ]; then
-  echo "skymath-synth generate exited $rc (3 = a stage without rows; see the message above and $OUT/synth/*/round*/rejected.jsonl)"
-  exit "$rc"
+  step "3. synthesize both stages (rerun the same command to resume; a second run sends nothing)"
+  rc=0
+  skymath-synth generate --config configs/synth/local_teacher_mini.yaml --output-dir "$SYNTH" \
+      --base-url "$BASE_URL" --model "$TEACHER_NAME" > "$OUT/synth_summary.json" || rc=$?
+  if [ -n "$TEACHER" ]; then kill $TEACHER 2>/dev/null || true; wait $TEACHER 2>/dev/null || true; fi
+  if [ "$rc" -ne 0 ]; then
+    echo "skymath-synth generate exited $rc (3 = a stage without rows; see the message above and $SYNTH/*/round*/rejected.jsonl)."
+    echo "A 135M teacher may write no acceptable row at all: use a stronger one (TEACHER_BASE_URL, TEACHER_MODEL),"
+    echo "or bring stage files synthesized elsewhere (SYNTH_DIR); docs/quickstart-pipeline.md"
+    exit "$rc"
+  fi
 fi
-wc -l "$OUT"/synth/stage1_normal.jsonl "$OUT"/synth/stage2_hard.jsonl
+wc -l "$SYNTH"/stage1_normal.jsonl "$SYNTH"/stage2_hard.jsonl
 
 step "4. decontaminate against GSM8K and MATH test (30-gram + exact problem match)"
 mkdir -p "$OUT/data"
-skymath-synth decontaminate "$OUT/synth/stage1_normal.jsonl" -o "$OUT/data/stage1.clean.jsonl" --no-progress --overwrite
-skymath-synth decontaminate "$OUT/synth/stage2_hard.jsonl" -o "$OUT/data/stage2.clean.jsonl" --no-progress --overwrite
+skymath-synth decontaminate "$SYNTH/stage1_normal.jsonl" -o "$OUT/data/stage1.clean.jsonl" --no-progress --overwrite
+skymath-synth decontaminate "$SYNTH/stage2_hard.jsonl" -o "$OUT/data/stage2.clean.jsonl" --no-progress --overwrite
 
 step "5. select: near-duplicates out of stage 1, hard problems (seed level >= 4) for stage 2"
 skymath-synth dedup "$OUT/data/stage1.clean.jsonl" -o "$OUT/data/stage1.jsonl" --no-progress --overwrite
@@ -91,5 +111,5 @@ skymath-report submit "$OUT/lm_eval/stage2" --output-dir "$OUT/submissions" --da
 skymath-report verify "$OUT"/submissions/*.submission.json --data-dir "$SKYMATH_DATA_DIR"
 
 step "done"
-echo "synthesis summary: $OUT/synth/summary.json; training: $OUT/train/stage*/skymath_stage.json;"
+echo "synthesis summary: $SYNTH/summary.json; training: $OUT/train/stage*/skymath_stage.json;"
 echo "report: $OUT/report/report.md; submission: $(ls "$OUT"/submissions/*.submission.json)"
