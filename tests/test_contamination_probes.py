@@ -147,10 +147,10 @@ class ScriptedLM(LM):
         return out
 
     def loglikelihood_rolling(self, requests, disable_tqdm: bool = False):
-        raise NotImplementedError
+        raise NotImplementedError("the probe tasks send loglikelihood requests only")
 
     def generate_until(self, requests, disable_tqdm: bool = False):
-        raise NotImplementedError
+        raise NotImplementedError("the probe tasks send loglikelihood requests only")
 
 
 def _noise(text: str) -> float:
